@@ -1,0 +1,42 @@
+# Everything runs from a local virtual environment, so a fresh machine needs
+# only Python 3 and pip.  `make run` and `make test` do all the set-up.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test lint bench check-wheel clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/kvcalc size llama3-70b --seq 2048 --batch 32
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check kvcalc tests
+	$(BIN)/mypy kvcalc
+
+bench: $(STAMP)
+	$(BIN)/python -m kvcalc.bench
+
+# Non-editable install into a scratch venv, run from /tmp: proves the wheel
+# ships configs/ (presets) and the console script works outside the repo.
+check-wheel:
+	rm -rf /tmp/kvcalc-wheel-check
+	$(PYTHON) -m venv /tmp/kvcalc-wheel-check
+	/tmp/kvcalc-wheel-check/bin/python -m pip install --quiet .
+	cd /tmp && /tmp/kvcalc-wheel-check/bin/kvcalc size llama3-70b --seq 2048 --batch 32 --json > /dev/null
+	cd /tmp && /tmp/kvcalc-wheel-check/bin/python -m kvcalc models > /dev/null
+	@echo "check-wheel: non-editable install finds its presets"
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

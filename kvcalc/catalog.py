@@ -1,0 +1,174 @@
+"""Find and load presets (configs/) and user files into validated specs.
+
+The only module besides the CLI that touches the file system.  YAML is read
+with yaml.safe_load (no Python object tags), validated by pydantic, and every
+failure becomes one SpecError line naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import re
+from difflib import get_close_matches
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from kvcalc.errors import SpecError, UnknownNameError, UsageError
+from kvcalc.spec import HardwareSpec, ModelSpec
+
+
+def configs_dir() -> Path:
+    """configs/ inside the installed package (wheel), else beside it (source checkout)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "configs", here.parent / "configs"):
+        if (candidate / "models").is_dir():
+            return candidate
+    raise UsageError(f"kvcalc presets not found next to {here}: the installation is incomplete")
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a YAML file as plain data; anything else is a SpecError naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a directory, expected a YAML file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read ({exc.__class__.__name__}: {exc})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" line {where.line + 1}" if where is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        if "python/" in problem:
+            problem = "tags that construct Python objects are refused (plain YAML data only)"
+        raise SpecError(f"{path}:{line} invalid YAML: {problem}") from None
+
+
+def validate(cls: type[BaseModel], data: Any, origin: str) -> Any:
+    """Validate data into `cls`; errors name the origin and the field path."""
+    if not isinstance(data, dict):
+        raise SpecError(f"{origin}: expected a mapping of fields, got {type(data).__name__}")
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(f"{origin}: {describe_validation_error(exc)}") from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:3]:
+        field = ".".join(str(part) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        parts.append(f"{field}: {message}" if field else message)
+    more = exc.error_count() - len(parts)
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+def _key(name: str) -> str:
+    return name.strip().lower()
+
+
+@lru_cache(maxsize=1)
+def _model_index() -> dict[str, Path]:
+    """Every accepted model name (id and aliases, lower case) -> its preset file.
+
+    Reads each preset's YAML but validates none: validation happens only for
+    the model asked for.
+    """
+    index: dict[str, Path] = {}
+    for path in sorted((configs_dir() / "models").glob("*.yaml")):
+        data = read_yaml(path)
+        if isinstance(data, dict):
+            for name in [data.get("id", path.stem), *(data.get("aliases") or ())]:
+                index.setdefault(_key(str(name)), path)
+    return index
+
+
+def preset_ids() -> list[str]:
+    """Ids of all shipped model presets in natural order (llama2-7b before llama2-13b)."""
+    return sorted((path.stem for path in (configs_dir() / "models").glob("*.yaml")), key=natural_key)
+
+
+def natural_key(name: str) -> list[tuple[int, int | str]]:
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", name) if part]
+
+
+@lru_cache(maxsize=None)
+def _load_preset(path: Path) -> ModelSpec:
+    spec: ModelSpec = validate(ModelSpec, read_yaml(path), str(path))
+    return spec
+
+
+def _looks_like_file(name: str) -> bool:
+    return name.endswith((".yaml", ".yml")) or "/" in name or "\\" in name or Path(name).exists()
+
+
+def load_model(name: str) -> ModelSpec:
+    """A model by preset id, alias (e.g. the Hugging Face repo), or YAML file path."""
+    direct = configs_dir() / "models" / f"{_key(name)}.yaml"
+    if direct.is_file():
+        return _load_preset(direct)
+    index = _model_index()
+    if _key(name) in index:
+        return _load_preset(index[_key(name)])
+    if _looks_like_file(name):
+        path = Path(name)
+        if path.suffix.lower() not in (".yaml", ".yml") and path.is_file():
+            raise UsageError(f"{path}: unsupported model file type; kvcalc reads model YAML files")
+        spec: ModelSpec = validate(ModelSpec, read_yaml(path), str(path))
+        return spec
+    raise UnknownNameError("model", name, suggest(name, index), "run 'kvcalc models' to list presets")
+
+
+def suggest(name: str, index: dict[str, Path], limit: int = 3) -> list[str]:
+    """Closest preset ids: fuzzy matches on every name, then ids containing the text."""
+    key = _key(name)
+    found: list[str] = []
+    for match in get_close_matches(key, list(index), n=limit * 3, cutoff=0.6):
+        if index[match].stem not in found:
+            found.append(index[match].stem)
+    for alias, path in index.items():
+        if key and key in alias and path.stem not in found:
+            found.append(path.stem)
+    return found[:limit]
+
+
+def all_models() -> list[ModelSpec]:
+    """Every shipped preset, validated, in id order."""
+    return [_load_preset(configs_dir() / "models" / f"{pid}.yaml") for pid in preset_ids()]
+
+
+@lru_cache(maxsize=1)
+def all_hardware() -> tuple[HardwareSpec, ...]:
+    path = configs_dir() / "hardware.yaml"
+    data = read_yaml(path)
+    if not isinstance(data, dict) or not isinstance(data.get("hardware"), list):
+        raise SpecError(f"{path}: expected a top-level 'hardware:' list")
+    return tuple(
+        validate(HardwareSpec, entry, f"{path}: hardware[{i}]") for i, entry in enumerate(data["hardware"])
+    )
+
+
+def load_hardware(name: str) -> HardwareSpec:
+    """A hardware preset by id or alias ('h100', 'rtx4090', 'm2-ultra', ...)."""
+    index: dict[str, HardwareSpec] = {}
+    for hw in all_hardware():
+        for alias in (hw.id, *hw.aliases):
+            index.setdefault(_normal_hw(alias), hw)
+    key = _normal_hw(name)
+    if key in index:
+        return index[key]
+    close = get_close_matches(key, list(index), n=6, cutoff=0.6)
+    ids = list(dict.fromkeys(index[c].id for c in close))[:3]
+    raise UnknownNameError("GPU", name, ids, "run 'kvcalc gpus' to list hardware presets")
+
+
+def _normal_hw(name: str) -> str:
+    # 'RTX 4090', 'rtx-4090' and 'rtx4090' are the same card
+    return "".join(ch for ch in name.lower() if ch.isalnum())

@@ -1,0 +1,201 @@
+"""The `kvcalc` command: parse, call the library, render.  No arithmetic here.
+
+Every failure goes through `_App.main`, the one place that turns an error into
+a single stderr line and an exit code (2: usage, 1: valid question, no answer).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from kvcalc.errors import KvcalcError, UsageError
+from kvcalc.units import UnitError, parse_count
+
+COUNT_HELP = "plain digits, or k/m = x1000 and K/M = x1024 (32k = 32,000 tokens, 32K = 32,768)"
+
+
+class _App(TyperGroup):
+    """Runs typer without its standalone error printing, and prints errors as one line."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        try:
+            code = super().main(args=args, prog_name=prog_name or "kvcalc",
+                                complete_var=complete_var, standalone_mode=False, **extra)
+        except KvcalcError as exc:
+            _fail(str(exc), exc.exit_code)
+        except (typer.Exit, typer.Abort) as exc:
+            _fail("aborted", 1) if isinstance(exc, typer.Abort) else sys.exit(exc.exit_code)
+        except Exception as exc:  # typer's vendored click errors, by their public shape
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                print(exc.format_message())  # type: ignore[attr-defined]
+                sys.exit(0)
+            if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+                ctx = getattr(exc, "ctx", None)
+                where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+                _fail(exc.format_message() + where, exc.exit_code)
+            if os.environ.get("KVCALC_DEBUG"):
+                raise
+            _fail(f"internal error: {type(exc).__name__}: {exc} (set KVCALC_DEBUG=1 for a traceback; "
+                  "please report it)", 70)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, exit_code: int) -> None:
+    print(f"kvcalc: error: {' '.join(message.split())}", file=sys.stderr)
+    sys.exit(exit_code)
+
+
+app = typer.Typer(
+    cls=_App,
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    help=(
+        "Exact KV-cache sizes for LLM serving, and what fits in a memory budget.\n\n"
+        "All byte counts are exact integers; GB = 10^9 bytes and GiB = 2^30 bytes, always labelled."
+    ),
+)
+
+
+def count_option(text: str | None, flag: str) -> int | None:
+    """Parse --seq/--batch; must be a positive whole number."""
+    if text is None:
+        return None
+    try:
+        value = parse_count(text)
+    except UnitError as exc:
+        raise UsageError(f"{flag}: {exc}") from None
+    if value < 1:
+        raise UsageError(f"{flag} must be at least 1, got {text!r}")
+    return value
+
+
+def emit(as_json: bool, payload: Any, tables: Any) -> None:
+    """Print JSON (no rich import on that path) or the rich renderables."""
+    if as_json:
+        from kvcalc.render import dump
+
+        print(dump(payload))
+        return
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    for item in tables() if callable(tables) else tables:
+        console.print(item)
+
+
+def warn(message: str) -> None:
+    print(f"kvcalc: note: {message}", file=sys.stderr)
+
+
+ModelArg = Annotated[str, typer.Argument(
+    metavar="MODEL", help="Preset id or alias (see 'kvcalc models'), or a model YAML file.")]
+SeqOpt = Annotated[str | None, typer.Option(
+    "--seq", "-s", metavar="TOKENS",
+    help=f"Tokens per request [default: the model's max context]; {COUNT_HELP}.")]
+BatchOpt = Annotated[str, typer.Option(
+    "--batch", "-b", metavar="REQUESTS", help=f"Concurrent requests; {COUNT_HELP}.")]
+DtypeOpt = Annotated[str, typer.Option(
+    "--kv-dtype", metavar="DTYPE",
+    help="Cache element format: fp32, fp16, bf16, fp8 (=fp8_e4m3), fp8_e5m2, int8, int4, "
+         "or llama.cpp q8_0, q5_1, q5_0, q4_1, q4_0, iq4_nl.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object (raw integer bytes).")]
+
+
+@app.command()
+def size(
+    model: ModelArg,
+    seq: SeqOpt = None,
+    batch: BatchOpt = "1",
+    kv_dtype: DtypeOpt = "fp16",
+    kv_heads: Annotated[int | None, typer.Option(
+        "--kv-heads", metavar="N",
+        help="Re-size with N KV heads (any divisor of the query heads).")] = None,
+    attention: Annotated[str | None, typer.Option(
+        "--attention", metavar="mha|mqa", help="Re-size as MHA or MQA.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """KV-cache bytes per layer, per token, per request and in total.
+
+    Shows the model as configured beside its MHA and MQA variants, with the
+    reduction factor.  A sliding-window layer holds min(window, seq) tokens.
+    """
+    from kvcalc.catalog import load_model
+    from kvcalc.dtypes import kv_format
+    from kvcalc.sizing import resolve_kv_heads, variants
+
+    spec = load_model(model)
+    fmt = kv_format(kv_dtype)
+    tokens = count_option(seq, "--seq") or spec.max_context
+    requests = count_option(batch, "--batch") or 1
+    override = resolve_kv_heads(spec, kv_heads, attention)
+    if tokens > spec.max_context:
+        warn(f"--seq {tokens:,} exceeds {spec.id}'s max context of {spec.max_context:,} tokens")
+    shown = variants(spec, tokens, requests, fmt, fmt, override)
+
+    from kvcalc import render
+
+    emit(as_json, render.size_json(spec, shown, fmt.name, fmt.name),
+         lambda: render.size_tables(spec, shown, fmt.name))
+
+
+@app.command()
+def dial(
+    model: ModelArg,
+    seq: SeqOpt = None,
+    batch: BatchOpt = "1",
+    kv_dtype: DtypeOpt = "fp16",
+    as_json: JsonOpt = False,
+) -> None:
+    """Every valid KV-head count G (divisors of the query heads): bytes per token and total."""
+    from kvcalc.catalog import load_model
+    from kvcalc.dtypes import kv_format
+    from kvcalc.sizing import dial as dial_rows
+
+    spec = load_model(model)
+    fmt = kv_format(kv_dtype)
+    tokens = count_option(seq, "--seq") or spec.max_context
+    rows = dial_rows(spec, tokens, count_option(batch, "--batch") or 1, fmt, fmt)
+
+    from kvcalc import render
+
+    emit(as_json, render.dial_json(spec, rows, fmt.name), lambda: render.dial_table(spec, rows, fmt.name))
+
+
+@app.command()
+def models(
+    name: Annotated[str | None, typer.Argument(
+        metavar="[MODEL]", help="Show one model's full spec instead of the list.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List model presets, or show one spec in full."""
+    from kvcalc import render
+    from kvcalc.catalog import all_models, load_model
+    from kvcalc.dtypes import kv_format
+    from kvcalc.layers import expand
+    from kvcalc.sizing import size as size_of
+
+    fp16 = kv_format("fp16")
+
+    def row(spec: Any) -> dict[str, Any]:
+        return render.model_row(spec, size_of(expand(spec), 1, 1, fp16, fp16).bytes_per_token)
+
+    if name is None:
+        rows = [row(spec) for spec in all_models()]
+        emit(as_json, rows, lambda: render.models_table(rows))
+        return
+    spec = load_model(name)
+    detail = row(spec)
+    emit(as_json, {**spec.model_dump(mode="json"), **detail}, lambda: render.model_detail(spec, detail))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,193 @@
+"""One frozen cache-spec class per layer kind, and the expansion of a model into groups.
+
+Each class answers, for one layer: how many tokens it keeps for a request of
+`seq` tokens, and how many bytes one kept token costs in K and in V.  A new
+attention kind (MLA latent, constant state) is a new class here, not a new
+branch in sizing.py.
+
+Worked number (Llama 3 70B, fp16): one full-attention layer keeps every token;
+one token costs 8 KV heads x 128 dims x 2 bytes = 2,048 bytes of K and as much
+of V, so 4,096 bytes per layer and 80 x 4,096 = 327,680 bytes per token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from kvcalc.dtypes import ElementFormat
+from kvcalc.errors import UsageError
+from kvcalc.spec import FullGroup, ModelSpec, SlidingGroup
+
+
+class LayerCache(Protocol):
+    """What sizing needs from any layer kind."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def num_kv_heads(self) -> int: ...
+
+    @property
+    def bounded(self) -> bool:
+        """True when the layer stops growing past some length (sliding window, state)."""
+        ...
+
+    def tokens_held(self, seq: int) -> int: ...
+
+    def k_token_bytes(self, fmt: ElementFormat) -> int: ...
+
+    def v_token_bytes(self, fmt: ElementFormat) -> int: ...
+
+    def with_kv_heads(self, num_kv_heads: int) -> LayerCache: ...
+
+    def shard(self, tp: int) -> LayerCache: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FullAttention:
+    """A layer that keeps K and V for every token; K and V widths may differ."""
+
+    num_kv_heads: int
+    k_head_dim: int
+    v_head_dim: int
+
+    @property
+    def kind(self) -> str:
+        return "full"
+
+    @property
+    def bounded(self) -> bool:
+        return False
+
+    def tokens_held(self, seq: int) -> int:
+        return seq
+
+    def k_token_bytes(self, fmt: ElementFormat) -> int:
+        # one row of kv_heads x head_dim values: 8 x 128 = 1,024 values -> 2,048 B in fp16
+        return fmt.row_bytes(self.num_kv_heads * self.k_head_dim)
+
+    def v_token_bytes(self, fmt: ElementFormat) -> int:
+        return fmt.row_bytes(self.num_kv_heads * self.v_head_dim)
+
+    def with_kv_heads(self, num_kv_heads: int) -> FullAttention:
+        return replace(self, num_kv_heads=num_kv_heads)
+
+    def shard(self, tp: int) -> FullAttention:
+        return replace(self, num_kv_heads=heads_per_rank(self.num_kv_heads, tp))
+
+
+@dataclass(frozen=True, slots=True)
+class SlidingWindow:
+    """A layer that keeps only the last `window` tokens (a rolling cache)."""
+
+    num_kv_heads: int
+    k_head_dim: int
+    v_head_dim: int
+    window: int
+
+    @property
+    def kind(self) -> str:
+        return "sliding"
+
+    @property
+    def bounded(self) -> bool:
+        return True
+
+    def tokens_held(self, seq: int) -> int:
+        # Mistral 7B v0.1 at 32,768 tokens keeps min(4,096, 32,768) = 4,096 per layer
+        return min(seq, self.window)
+
+    def k_token_bytes(self, fmt: ElementFormat) -> int:
+        return fmt.row_bytes(self.num_kv_heads * self.k_head_dim)
+
+    def v_token_bytes(self, fmt: ElementFormat) -> int:
+        return fmt.row_bytes(self.num_kv_heads * self.v_head_dim)
+
+    def with_kv_heads(self, num_kv_heads: int) -> SlidingWindow:
+        return replace(self, num_kv_heads=num_kv_heads)
+
+    def shard(self, tp: int) -> SlidingWindow:
+        return replace(self, num_kv_heads=heads_per_rank(self.num_kv_heads, tp))
+
+
+@dataclass(frozen=True, slots=True)
+class LayerGroup:
+    """`count` consecutive layers with the same cache spec."""
+
+    cache: LayerCache
+    count: int
+
+
+def heads_per_rank(num_kv_heads: int, tp: int) -> int:
+    """KV heads one tensor-parallel rank holds.
+
+    Heads split evenly across ranks; past one head per rank each rank keeps a
+    replica (vLLM: max(1, heads // tp)), so 8 KV heads on 16 GPUs is 1 per GPU,
+    not 1/2.  vLLM refuses counts that neither divide nor are divided by tp.
+    """
+    if num_kv_heads % tp and tp % num_kv_heads:
+        raise UsageError(
+            f"tensor parallel size {tp} must divide, or be a multiple of, {num_kv_heads} KV heads"
+        )
+    return max(1, num_kv_heads // tp)
+
+
+def expand(spec: ModelSpec, num_kv_heads: int | None = None) -> tuple[LayerGroup, ...]:
+    """The model as layer groups in layer order; `num_kv_heads` re-groups every layer.
+
+    >>> from kvcalc.catalog import load_model
+    >>> expand(load_model("llama3-70b"))[0].count
+    80
+    """
+    k_dim, v_dim = spec.k_head_dim, spec.resolved_v_head_dim
+    if spec.layers is None:
+        heads = num_kv_heads or spec.num_kv_heads
+        cache: LayerCache
+        if spec.sliding_window is None:
+            cache = FullAttention(heads, k_dim, v_dim)
+        else:
+            cache = SlidingWindow(heads, k_dim, v_dim, spec.sliding_window)
+        return (LayerGroup(cache, spec.num_layers),)
+    groups = []
+    for group in spec.layers:
+        heads = num_kv_heads or group.num_kv_heads or spec.num_kv_heads
+        if isinstance(group, FullGroup):
+            cache = FullAttention(heads, k_dim, v_dim)
+        elif isinstance(group, SlidingGroup):
+            cache = SlidingWindow(heads, k_dim, v_dim, group.window)
+        groups.append(LayerGroup(cache, group.count))
+    return tuple(groups)
+
+
+def split_stages(groups: tuple[LayerGroup, ...], pp: int) -> list[tuple[LayerGroup, ...]]:
+    """Split layers into `pp` contiguous pipeline stages, as vLLM does.
+
+    vLLM (vllm/distributed/utils.py get_pp_indices) gives every stage L // pp
+    layers and adds the remainder one layer each to the stages counting back
+    from the second-to-last (the last stage also runs the LM head): 80 layers
+    on 3 stages are [27, 27, 26]; 61 layers on 4 are [15, 15, 16, 15].
+    """
+    num_layers = sum(group.count for group in groups)
+    if not 1 <= pp <= num_layers:
+        raise UsageError(f"pipeline parallel size {pp} must be between 1 and {num_layers} layers")
+    sizes = [num_layers // pp] * pp
+    for i in range(2, num_layers % pp + 2):
+        sizes[-i] += 1
+    stages: list[tuple[LayerGroup, ...]] = []
+    runs = [(group.cache, group.count) for group in groups]
+    run_index = 0
+    for size in sizes:
+        stage: list[LayerGroup] = []
+        while size:
+            cache, left = runs[run_index]
+            take = min(size, left)
+            stage.append(LayerGroup(cache, take))
+            size -= take
+            if take == left:
+                run_index += 1
+            else:
+                runs[run_index] = (cache, left - take)
+        stages.append(tuple(stage))
+    return stages

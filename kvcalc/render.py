@@ -1,0 +1,270 @@
+"""Tables and JSON: the only place that chooses units.
+
+JSON carries raw integer bytes (a contract, documented in the README); tables
+show bytes with both GB (10^9, as vendors sell memory) and GiB (2^30, as
+engines log it), every number labelled.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from fractions import Fraction
+from typing import Any
+
+from kvcalc.sizing import GroupSize, SizeResult, Variant, model_attention_kind
+from kvcalc.spec import ModelSpec
+from kvcalc.units import auto_unit, fixed, format_bytes
+
+
+def dec(n_bytes: int) -> str:
+    """Decimal units, scaled: '21.47 GB', '671.09 MB'."""
+    return format_bytes(n_bytes, auto_unit(n_bytes))
+
+
+def bin_(n_bytes: int) -> str:
+    """Binary units, scaled: '20.00 GiB', '640.00 MiB' (what engines log)."""
+    return format_bytes(n_bytes, auto_unit(n_bytes, binary=True))
+
+
+def both(n_bytes: int) -> str:
+    """'21.47 GB / 20.00 GiB': both families, so users can compare with either."""
+    return f"{dec(n_bytes)} / {bin_(n_bytes)}"
+
+
+def count(n: int) -> str:
+    return f"{n:,}"
+
+
+def ratio_text(numerator: int, denominator: int) -> str:
+    """'8x' when exact, else two decimals: MHA bytes / these bytes."""
+    value = Fraction(numerator, denominator)
+    return f"{value.numerator}x" if value.denominator == 1 else f"{fixed(value, 1)}x"
+
+
+def new_table(title: str, *columns: str, left: tuple[str, ...] = ()) -> Any:
+    """A compact rich table (fits 80 columns); `left` names the left-aligned columns."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in columns:
+        if col in left:
+            table.add_column(col, justify="left", no_wrap=True)
+        else:
+            table.add_column(col, justify="right")
+    return table
+
+
+def dump(obj: Any) -> str:
+    return json.dumps(obj, indent=2)
+
+
+# ---------------------------------------------------------------- size
+
+def group_json(group: GroupSize) -> dict[str, Any]:
+    fields = asdict(group.cache)  # type: ignore[call-overload]
+    return {
+        "kind": group.cache.kind,
+        "layers": group.count,
+        **fields,
+        "tokens_held": group.tokens_held,
+        "k_token_bytes": group.k_token_bytes,
+        "v_token_bytes": group.v_token_bytes,
+        "k_bytes": group.k_bytes,
+        "v_bytes": group.v_bytes,
+        "total_bytes": group.total_bytes,
+    }
+
+
+def variant_json(variant: Variant, mha_total: int) -> dict[str, Any]:
+    result = variant.result
+    return {
+        "name": variant.name,
+        "attention": variant.attention,
+        "kv_heads": variant.kv_heads,
+        "bytes_per_token": result.bytes_per_token,
+        "bytes_per_request": result.bytes_per_request,
+        "total_bytes": result.total_bytes,
+        "mha_ratio": float(Fraction(mha_total, result.total_bytes)) if result.total_bytes else None,
+    }
+
+
+def size_json(spec: ModelSpec, shown: tuple[Variant, ...], k_dtype: str, v_dtype: str) -> dict[str, Any]:
+    main, mha = shown[0], shown[1]
+    result = main.result
+    return {
+        "model": spec.id,
+        "seq": result.seq,
+        "batch": result.batch,
+        "kv_dtype": k_dtype if k_dtype == v_dtype else f"{k_dtype}/{v_dtype}",
+        "k_dtype": k_dtype,
+        "v_dtype": v_dtype,
+        "num_layers": result.num_layers,
+        "query_heads": spec.num_query_heads,
+        "kv_heads": main.kv_heads,
+        "configured_kv_heads": spec.num_kv_heads,
+        "attention": main.attention,
+        "max_context": spec.max_context,
+        "exceeds_max_context": result.seq > spec.max_context,
+        "bytes_per_token": result.bytes_per_token,
+        "bytes_per_request": result.bytes_per_request,
+        "k_bytes": result.k_bytes,
+        "v_bytes": result.v_bytes,
+        "total_bytes": result.total_bytes,
+        "groups": [group_json(g) for g in result.groups],
+        "variants": [variant_json(v, mha.result.total_bytes) for v in shown],
+    }
+
+
+def header(spec: ModelSpec) -> str:
+    return (
+        f"[bold]{spec.id}[/bold] ({spec.name or spec.id}): {model_attention_kind(spec)}, "
+        f"{spec.num_layers} layers, {spec.num_query_heads} query heads, {spec.num_kv_heads} KV heads, "
+        f"head dim {spec.k_head_dim}"
+        + (f"/{spec.resolved_v_head_dim}" if spec.resolved_v_head_dim != spec.k_head_dim else "")
+        + f", max context {spec.max_context:,} tokens"
+    )
+
+
+def group_label(group: GroupSize) -> str:
+    window = getattr(group.cache, "window", None)
+    return f"sliding {window:,}" if window else group.cache.kind
+
+
+def size_tables(spec: ModelSpec, shown: tuple[Variant, ...], dtype_label: str) -> list[Any]:
+    main, mha = shown[0], shown[1]
+    result = main.result
+    groups = new_table(
+        "Layer groups (K+V B/token: one token in one layer)",
+        "layers", "kind", "KV heads", "tokens held", "K+V B/token", "total", "total", left=("kind",),
+    )
+    for g in result.groups:
+        groups.add_row(
+            count(g.count), group_label(g), count(g.cache.num_kv_heads), count(g.tokens_held),
+            f"{count(g.k_token_bytes)}+{count(g.v_token_bytes)}", dec(g.total_bytes), bin_(g.total_bytes),
+        )
+
+    variants = new_table(
+        f"KV cache: {result.seq:,} tokens x {result.batch:,} requests, {dtype_label}",
+        "attention", "KV heads", "B/token", "per request", "total", "total", "MHA/this",
+        left=("attention",),
+    )
+    for v in shown:
+        r = v.result
+        variants.add_row(
+            v.attention + {"configured": " (model)", "dialed": " (dialed)"}.get(v.name, ""),
+            count(v.kv_heads), count(r.bytes_per_token), dec(r.bytes_per_request),
+            dec(r.total_bytes), bin_(r.total_bytes),
+            ratio_text(mha.result.total_bytes, r.total_bytes) if r.total_bytes else "-",
+        )
+    summary = (
+        f"{main.attention}: K {count(result.k_bytes)} B + V {count(result.v_bytes)} B = "
+        f"[bold]{count(result.total_bytes)} B = {both(result.total_bytes)}[/bold]"
+    )
+    return [header(spec), groups, variants, summary]
+
+
+# ---------------------------------------------------------------- dial
+
+def dial_json(spec: ModelSpec, rows: list[Variant], dtype_label: str) -> dict[str, Any]:
+    mha_total = rows[-1].result.total_bytes
+    return {
+        "model": spec.id,
+        "seq": rows[0].result.seq,
+        "batch": rows[0].result.batch,
+        "kv_dtype": dtype_label,
+        "query_heads": spec.num_query_heads,
+        "configured_kv_heads": spec.num_kv_heads,
+        "rows": [
+            {
+                "kv_heads": v.kv_heads,
+                "group_size": spec.num_query_heads // v.kv_heads,
+                "configured": v.name == "configured",
+                **variant_json(v, mha_total),
+            }
+            for v in rows
+        ],
+    }
+
+
+def dial_table(spec: ModelSpec, rows: list[Variant], dtype_label: str) -> list[Any]:
+    r0 = rows[0].result
+    table = new_table(
+        f"{spec.id}: every KV-head count G for {spec.num_query_heads} query heads, "
+        f"{r0.seq:,} tokens x {r0.batch:,} requests, {dtype_label}",
+        "G", "query heads/G", "attention", "B/token", "total", "total", "MHA/this",
+        left=("attention",),
+    )
+    mha_total = rows[-1].result.total_bytes
+    for v in rows:
+        mark = " (model)" if v.name == "configured" else ""
+        table.add_row(
+            count(v.kv_heads), count(spec.num_query_heads // v.kv_heads), v.attention + mark,
+            count(v.result.bytes_per_token), dec(v.result.total_bytes), bin_(v.result.total_bytes),
+            ratio_text(mha_total, v.result.total_bytes) if v.result.total_bytes else "-",
+        )
+    return [table]
+
+
+# ---------------------------------------------------------------- models
+
+def model_row(spec: ModelSpec, bytes_per_token: int) -> dict[str, Any]:
+    return {
+        "id": spec.id,
+        "name": spec.name,
+        "layers": spec.num_layers,
+        "query_heads": spec.num_query_heads,
+        "kv_heads": spec.num_kv_heads,
+        "head_dim": spec.k_head_dim,
+        "v_head_dim": spec.resolved_v_head_dim,
+        "attention": model_attention_kind(spec),
+        "kv_bytes_per_token_fp16": bytes_per_token,
+        "max_context": spec.max_context,
+        "params": spec.params,
+        "weight_dtype": spec.weight_dtype,
+    }
+
+
+def models_table(rows: list[dict[str, Any]]) -> list[Any]:
+    cols = (("id", "id"), ("L", "layers"), ("H", "query_heads"), ("KV", "kv_heads"),
+            ("d", "head_dim"), ("attention", "attention"), ("B/token", "kv_bytes_per_token_fp16"),
+            ("max ctx", "max_context"))
+    table = new_table(
+        "Model presets: L layers, H query heads, KV heads, d head dim,\n"
+        "B/token = KV bytes of one token in every layer at fp16",
+        *(title for title, _ in cols), left=("id", "attention"),
+    )
+    for row in rows:
+        table.add_row(*(cell(key, row[key]) for _, key in cols))
+    return [table]
+
+
+def cell(key: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if key == "params":
+        return f"{fixed(value, 10**9)}B"  # a parameter count in billions, not bytes
+    return count(value) if isinstance(value, int) else str(value)
+
+
+def model_detail(spec: ModelSpec, row: dict[str, Any]) -> list[Any]:
+    from rich.table import Table
+
+    table = Table(show_header=False, title=f"{spec.id}: {spec.name or ''}", title_justify="left")
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    for key, value in spec.model_dump(exclude_none=True).items():
+        if key in ("sources", "notes", "aliases", "layers"):
+            continue
+        table.add_row(key, count(value) if isinstance(value, int) else str(value))
+    table.add_row("head_dim (resolved)", f"{spec.k_head_dim} (K) / {spec.resolved_v_head_dim} (V)")
+    table.add_row("attention", row["attention"])
+    table.add_row("KV bytes / token (fp16)", f"{count(row['kv_bytes_per_token_fp16'])} B")
+    if spec.layers:
+        for i, group in enumerate(spec.layers):
+            table.add_row(f"layers[{i}]", ", ".join(f"{k}={v}" for k, v in group.model_dump().items()))
+    for key in ("aliases", "sources", "notes"):
+        for i, item in enumerate(getattr(spec, key)):
+            table.add_row(key if i == 0 else "", item)
+    return [table]

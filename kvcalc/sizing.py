@@ -1,0 +1,196 @@
+"""Pure integer arithmetic: layer groups x tokens x requests -> bytes.
+
+This is the only place the KV formula lives; fit.py searches this function
+rather than re-deriving it, so sizing and fitting cannot disagree.
+
+For one group of `count` identical layers and `batch` requests of `seq` tokens:
+
+    K bytes = count x batch x tokens_held(seq) x row_bytes(kv_heads x k_head_dim)
+    V bytes = count x batch x tokens_held(seq) x row_bytes(kv_heads x v_head_dim)
+
+Llama 3 70B, fp16, 2,048 tokens x 32 requests: 80 x 32 x 2,048 x 2,048 B =
+10,737,418,240 B of K, the same of V, 21,474,836,480 B in all (21.47 GB, 20.00 GiB).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kvcalc.dtypes import ElementFormat
+from kvcalc.errors import UsageError
+from kvcalc.layers import LayerCache, LayerGroup, SlidingWindow, expand
+from kvcalc.spec import ModelSpec
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSize:
+    """Bytes of one layer group for the whole batch."""
+
+    cache: LayerCache
+    count: int
+    tokens_held: int
+    """Tokens each layer keeps per request (seq, or the window for sliding layers)."""
+    k_token_bytes: int
+    """K bytes of one token in one layer."""
+    v_token_bytes: int
+    k_bytes: int
+    v_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        return self.k_bytes + self.v_bytes
+
+    @property
+    def layer_token_bytes(self) -> int:
+        """K + V bytes of one token in one layer (Llama 3 70B fp16: 4,096)."""
+        return self.k_token_bytes + self.v_token_bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SizeResult:
+    """The byte breakdown of one (model, seq, batch, formats) question."""
+
+    seq: int
+    batch: int
+    groups: tuple[GroupSize, ...]
+    k_bytes: int
+    v_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        return self.k_bytes + self.v_bytes
+
+    @property
+    def bytes_per_request(self) -> int:
+        # every request of the batch holds the same tokens, so this divides exactly
+        return self.total_bytes // self.batch
+
+    @property
+    def bytes_per_token(self) -> int:
+        """Bytes one cached token costs across all layers, before any window caps it."""
+        return sum(group.count * group.layer_token_bytes for group in self.groups)
+
+    @property
+    def num_layers(self) -> int:
+        return sum(group.count for group in self.groups)
+
+
+def group_size(
+    group: LayerGroup, seq: int, batch: int, k_format: ElementFormat, v_format: ElementFormat
+) -> GroupSize:
+    cache = group.cache
+    held = cache.tokens_held(seq)
+    k_token, v_token = cache.k_token_bytes(k_format), cache.v_token_bytes(v_format)
+    slots = group.count * batch * held  # (layer, request, token) cells this group keeps
+    return GroupSize(cache, group.count, held, k_token, v_token, slots * k_token, slots * v_token)
+
+
+def size(
+    groups: tuple[LayerGroup, ...],
+    seq: int,
+    batch: int,
+    k_format: ElementFormat,
+    v_format: ElementFormat,
+) -> SizeResult:
+    """Exact bytes for `batch` requests of `seq` tokens each.
+
+    >>> from kvcalc.catalog import load_model
+    >>> from kvcalc.dtypes import kv_format
+    >>> fp16 = kv_format("fp16")
+    >>> size(expand(load_model("llama2-7b")), 4096, 1, fp16, fp16).total_bytes  # 2 GiB
+    2147483648
+    """
+    if seq < 0 or batch < 1:
+        raise UsageError(f"need seq >= 0 and batch >= 1, got seq={seq}, batch={batch}")
+    sizes = tuple(group_size(g, seq, batch, k_format, v_format) for g in groups)
+    return SizeResult(
+        seq, batch, sizes, sum(s.k_bytes for s in sizes), sum(s.v_bytes for s in sizes)
+    )
+
+
+def attention_label(num_query_heads: int, num_kv_heads: int) -> str:
+    """MHA when every query head has its own KV head, MQA with one, else GQA-<kv heads>."""
+    if num_kv_heads == num_query_heads:
+        return "MHA"
+    if num_kv_heads == 1:
+        return "MQA"
+    return f"GQA-{num_kv_heads}"
+
+
+def model_attention_kind(spec: ModelSpec) -> str:
+    """The model's label, e.g. 'GQA-8', or 'GQA-8 + SWA 4096' for Mistral 7B v0.1."""
+    label = attention_label(spec.num_query_heads, spec.num_kv_heads)
+    windows = sorted({g.cache.window for g in expand(spec) if isinstance(g.cache, SlidingWindow)})
+    if windows:
+        label += " + SWA " + "/".join(str(w) for w in windows)
+    return label
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One grouping of the same model (as configured, or re-grouped)."""
+
+    name: str
+    """configured | dialed | mha | mqa"""
+    kv_heads: int
+    attention: str
+    result: SizeResult
+
+
+def resolve_kv_heads(spec: ModelSpec, kv_heads: int | None, attention: str | None) -> int | None:
+    """The KV-head override asked for by --kv-heads or --attention, validated."""
+    if kv_heads is not None and attention is not None:
+        raise UsageError("give --kv-heads or --attention, not both")
+    if attention is not None:
+        choice = attention.strip().lower()
+        if choice not in ("mha", "mqa"):
+            raise UsageError(f"--attention must be mha or mqa, not {attention!r} (use --kv-heads N for GQA)")
+        return spec.num_query_heads if choice == "mha" else 1
+    if kv_heads is not None and (kv_heads < 1 or spec.num_query_heads % kv_heads):
+        raise UsageError(
+            f"--kv-heads {kv_heads} does not divide {spec.num_query_heads} query heads of {spec.id}; "
+            f"valid: {', '.join(str(g) for g in divisors(spec.num_query_heads))}"
+        )
+    return kv_heads
+
+
+def variants(
+    spec: ModelSpec,
+    seq: int,
+    batch: int,
+    k_format: ElementFormat,
+    v_format: ElementFormat,
+    kv_heads: int | None = None,
+) -> tuple[Variant, ...]:
+    """The model as configured (or dialed to `kv_heads`) beside its MHA and MQA forms."""
+    heads = spec.num_query_heads
+
+    def one(name: str, override: int | None) -> Variant:
+        shown = override if override is not None else spec.num_kv_heads
+        result = size(expand(spec, override), seq, batch, k_format, v_format)
+        return Variant(name, shown, attention_label(heads, shown), result)
+
+    first = one("configured", None) if kv_heads is None else one("dialed", kv_heads)
+    return (first, one("mha", heads), one("mqa", 1))
+
+
+def divisors(n: int) -> list[int]:
+    """Every valid KV-head count for n query heads: 64 -> 1, 2, 4, 8, 16, 32, 64."""
+    small = [d for d in range(1, int(n**0.5) + 1) if n % d == 0]
+    return sorted(set(small + [n // d for d in small]))
+
+
+def dial(
+    spec: ModelSpec, seq: int, batch: int, k_format: ElementFormat, v_format: ElementFormat
+) -> list[Variant]:
+    """The model re-grouped at every valid KV-head count G (divisors of the query heads)."""
+    heads = spec.num_query_heads
+    return [
+        Variant(
+            "configured" if g == spec.num_kv_heads else "dialed",
+            g,
+            attention_label(heads, g),
+            size(expand(spec, g), seq, batch, k_format, v_format),
+        )
+        for g in divisors(heads)
+    ]

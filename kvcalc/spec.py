@@ -1,0 +1,146 @@
+"""Validated, immutable input specs: a model's architecture and a hardware preset.
+
+These are the YAML schemas of configs/models/*.yaml and configs/hardware.yaml
+(and of user files passed as `kvcalc size ./my-model.yaml`).  Field names follow
+the Hugging Face config.json names they come from where that helps a reader
+check them; each field's docstring names its unit.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from kvcalc.dtypes import weight_format
+from kvcalc.units import parse_bytes
+
+_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FullGroup(_Frozen):
+    """`count` consecutive full-attention layers: each holds every token."""
+
+    kind: Literal["full"]
+    count: int = Field(gt=0)
+    """Number of layers in this group."""
+    num_kv_heads: int | None = Field(default=None, gt=0)
+    """KV heads in these layers, when they differ from the model's num_kv_heads."""
+
+
+class SlidingGroup(_Frozen):
+    """`count` consecutive sliding-window layers: each holds the last `window` tokens."""
+
+    kind: Literal["sliding"]
+    count: int = Field(gt=0)
+    window: int = Field(gt=0)
+    """Tokens each layer attends to and keeps (Mistral v0.1: 4096)."""
+    num_kv_heads: int | None = Field(default=None, gt=0)
+
+
+LayerGroupSpec = Annotated[FullGroup | SlidingGroup, Field(discriminator="kind")]
+
+
+def _check_weight_dtype(name: str) -> str:
+    return weight_format(name).name
+
+
+class ModelSpec(_Frozen):
+    """One model's architecture as it matters for KV cache and weight memory."""
+
+    id: str = Field(pattern=_ID_PATTERN)
+    """Short preset name, e.g. llama3-70b."""
+    name: str | None = None
+    """Display name, e.g. 'Meta Llama 3 70B'."""
+    aliases: tuple[str, ...] = ()
+    """Other names accepted on the command line (the Hugging Face repo id, ...)."""
+    hf_repo: str | None = None
+    """Hugging Face repository whose config.json this spec follows."""
+    sources: tuple[str, ...] = ()
+    """Where each fact comes from."""
+    notes: tuple[str, ...] = ()
+    """Known traps and caveats."""
+
+    params: int | None = Field(default=None, gt=0)
+    """Total parameter count (weights), an exact integer where the config allows."""
+    weight_dtype: Annotated[str, BeforeValidator(_check_weight_dtype)] = "bf16"
+    """Native weight format of the released checkpoint (config.json torch_dtype)."""
+    max_context: int = Field(gt=0)
+    """Longest context the model supports, in tokens."""
+
+    num_layers: int = Field(gt=0)
+    """Decoder layers (config.json num_hidden_layers)."""
+    num_query_heads: int = Field(gt=0)
+    """Attention (query) heads (num_attention_heads)."""
+    num_kv_heads: int = Field(gt=0)
+    """Key/value heads (num_key_value_heads; equal to query heads for MHA, 1 for MQA)."""
+    hidden_size: int = Field(gt=0)
+    """Model width (hidden_size)."""
+    head_dim: int | None = Field(default=None, gt=0)
+    """Per-head K width; omit only when the model uses hidden_size // num_query_heads."""
+    v_head_dim: int | None = Field(default=None, gt=0)
+    """Per-head V width when it differs from head_dim."""
+    sliding_window: int | None = Field(default=None, gt=0)
+    """Window (tokens) applied to every layer; use `layers` for mixed patterns."""
+    layers: tuple[LayerGroupSpec, ...] | None = None
+    """Layer groups in order, when layers differ; counts must add up to num_layers."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelSpec:
+        if self.head_dim is None and self.hidden_size % self.num_query_heads:
+            raise ValueError(
+                f"hidden_size {self.hidden_size} is not divisible by num_query_heads "
+                f"{self.num_query_heads}; give head_dim explicitly"
+            )
+        for kv_heads in self.kv_head_counts():
+            if self.num_query_heads % kv_heads:
+                raise ValueError(
+                    f"num_query_heads {self.num_query_heads} is not divisible by "
+                    f"{kv_heads} KV heads"
+                )
+        if self.layers is not None:
+            if self.sliding_window is not None:
+                raise ValueError("give sliding_window per layer group when `layers` is set")
+            total = sum(group.count for group in self.layers)
+            if total != self.num_layers:
+                raise ValueError(f"layer group counts add up to {total}, not num_layers {self.num_layers}")
+        return self
+
+    def kv_head_counts(self) -> set[int]:
+        """Every KV head count used by some layer."""
+        counts = {self.num_kv_heads}
+        for group in self.layers or ():
+            if group.num_kv_heads is not None:
+                counts.add(group.num_kv_heads)
+        return counts
+
+    @property
+    def k_head_dim(self) -> int:
+        """K width per head: explicit head_dim, else hidden/heads (4096 / 32 = 128)."""
+        return self.head_dim if self.head_dim is not None else self.hidden_size // self.num_query_heads
+
+    @property
+    def resolved_v_head_dim(self) -> int:
+        return self.v_head_dim if self.v_head_dim is not None else self.k_head_dim
+
+
+class HardwareSpec(_Frozen):
+    """One device preset: memory as the driver reports it, and peak bandwidth."""
+
+    id: str = Field(pattern=_ID_PATTERN)
+    name: str
+    aliases: tuple[str, ...] = ()
+    kind: Literal["gpu", "cpu", "unified"]
+    """gpu: discrete accelerator; cpu: host RAM; unified: Apple-style shared memory."""
+    memory_bytes: Annotated[int, BeforeValidator(lambda v: parse_bytes(v) if isinstance(v, str) else v)] = Field(gt=0)
+    """Capacity as the driver reports it (nvidia-smi memory.total), e.g. '81559MiB'."""
+    bandwidth_gb_s: int | None = Field(default=None, gt=0)
+    """Vendor peak memory bandwidth in decimal GB/s."""
+    default_util: str | None = None
+    """Usable fraction when --util is not given, where the platform caps it (Apple Metal)."""
+    sources: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()

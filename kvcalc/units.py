@@ -1,0 +1,120 @@
+"""Byte units and strict parsers.  GB = 10**9 and GiB = 2**30, everywhere.
+
+Everything here returns Python ints: a size or a count never becomes a float.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+
+KB, MB, GB, TB, PB = (10**3, 10**6, 10**9, 10**12, 10**15)
+KiB, MiB, GiB, TiB, PiB = (2**10, 2**20, 2**30, 2**40, 2**50)
+
+# Memory sizes (`--mem 24GB`).  Case-insensitive, and a trailing b/B means bytes
+# either way ("24gb" is 24 GB; nobody sizes GPUs in bits).  The bare SI letters
+# follow Kubernetes quantities: 24G = 24 * 10**9, 24Gi = 24 * 2**30.
+_SIZE_UNITS: dict[str, int] = {
+    "": 1, "b": 1,
+    "k": KB, "kb": KB, "m": MB, "mb": MB, "g": GB, "gb": GB, "t": TB, "tb": TB, "p": PB, "pb": PB,
+    "ki": KiB, "kib": KiB, "mi": MiB, "mib": MiB, "gi": GiB, "gib": GiB,
+    "ti": TiB, "tib": TiB, "pi": PiB, "pib": PiB,
+}
+SIZE_FORMS = "B, KB/MB/GB/TB/PB (x1000), KiB/MiB/GiB/TiB/PiB (x1024), K/M/G/T, Ki/Mi/Gi/Ti"
+
+_SIZE_RE = re.compile(r"^\s*([0-9][0-9_]*(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
+
+# Token and request counts (`--seq 32k`) follow the serving-engine convention:
+# lowercase k/m are decimal (32k = 32,000), uppercase K/M are binary (32K = 32,768).
+_COUNT_UNITS: dict[str, int] = {"": 1, "k": 10**3, "m": 10**6, "K": 2**10, "M": 2**20}
+_COUNT_RE = re.compile(r"^\s*([0-9][0-9_]*)\s*([kmKM]?)\s*$")
+
+
+class UnitError(ValueError):
+    """A size or count string that does not parse; the message lists valid forms."""
+
+
+def parse_bytes(text: str) -> int:
+    """Parse a memory size to integer bytes.
+
+    >>> parse_bytes("24GB"), parse_bytes("24GiB"), parse_bytes("1.5 TB")
+    (24000000000, 25769803776, 1500000000000)
+    """
+    match = _SIZE_RE.match(str(text))
+    unit = match.group(2).lower() if match else None
+    if match is None or unit not in _SIZE_UNITS:
+        raise UnitError(f"cannot read size {text!r}: use a number and one of {SIZE_FORMS}")
+    try:
+        value = Decimal(match.group(1).replace("_", "")) * _SIZE_UNITS[unit]
+    except InvalidOperation as exc:  # pragma: no cover - the regex admits only digits
+        raise UnitError(f"cannot read size {text!r}") from exc
+    if value != value.to_integral_value():
+        raise UnitError(f"size {text!r} is not a whole number of bytes")
+    return int(value)
+
+
+def parse_count(text: str) -> int:
+    """Parse a token or request count: plain digits, or k/m (x1000) and K/M (x1024).
+
+    >>> parse_count("2048"), parse_count("32k"), parse_count("32K")
+    (2048, 32000, 32768)
+    """
+    match = _COUNT_RE.match(str(text))
+    if match is None:
+        raise UnitError(
+            f"cannot read count {text!r}: use a whole number, optionally with k/m (x1000) "
+            "or K/M (x1024), e.g. 2048, 32k, 32K"
+        )
+    return int(match.group(1).replace("_", "")) * _COUNT_UNITS[match.group(2)]
+
+
+def parse_fraction(text: str) -> Fraction:
+    """Parse a decimal such as '0.9' exactly (no float rounding).
+
+    >>> parse_fraction("0.9")
+    Fraction(9, 10)
+    """
+    try:
+        return Fraction(Decimal(str(text).strip()))
+    except (InvalidOperation, ValueError) as exc:
+        raise UnitError(f"cannot read number {text!r}") from exc
+
+
+def fixed(numerator: int | Fraction, unit: int, places: int = 2) -> str:
+    """Exact decimal rendering of numerator/unit, rounded half-even.
+
+    >>> fixed(21474836480, GB), fixed(21474836480, GiB)
+    ('21.47', '20.00')
+    """
+    scaled = round(Fraction(numerator) / unit * 10**places)
+    sign = "-" if scaled < 0 else ""
+    whole, frac = divmod(abs(scaled), 10**places)
+    return f"{sign}{whole:,}.{frac:0{places}d}" if places else f"{sign}{whole:,}"
+
+
+def format_bytes(n_bytes: int, unit: str = "GB", places: int = 2) -> str:
+    """Render bytes in one named unit, the unit always shown.
+
+    >>> format_bytes(21474836480, "GB"), format_bytes(21474836480, "GiB")
+    ('21.47 GB', '20.00 GiB')
+    """
+    if unit == "B":
+        return f"{n_bytes:,} B"
+    return f"{fixed(n_bytes, _UNIT_BY_NAME[unit], places)} {unit}"
+
+
+_UNIT_BY_NAME = {
+    "KB": KB, "MB": MB, "GB": GB, "TB": TB, "PB": PB,
+    "KiB": KiB, "MiB": MiB, "GiB": GiB, "TiB": TiB, "PiB": PiB,
+}
+
+
+def auto_unit(n_bytes: int, binary: bool = False) -> str:
+    """The largest unit in which n_bytes is at least 1 (GB-family or GiB-family)."""
+    names = ("KiB", "MiB", "GiB", "TiB", "PiB") if binary else ("KB", "MB", "GB", "TB", "PB")
+    chosen = names[0]
+    for name in names:
+        if abs(n_bytes) >= _UNIT_BY_NAME[name]:
+            chosen = name
+    return chosen
