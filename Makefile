@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint bench check-wheel clean
+.PHONY: install run test lint check-wheel clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,9 +24,6 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check kvcalc tests
 	$(BIN)/mypy kvcalc
-
-bench: $(STAMP)
-	$(BIN)/python -m kvcalc.bench
 
 # Non-editable install into a scratch venv, run from /tmp: proves the wheel
 # ships configs/ (presets) and the console script works outside the repo.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from difflib import get_close_matches
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -92,14 +92,18 @@ def _model_index() -> dict[str, Path]:
 
 def preset_ids() -> list[str]:
     """Ids of all shipped model presets in natural order (llama2-7b before llama2-13b)."""
-    return sorted((path.stem for path in (configs_dir() / "models").glob("*.yaml")), key=natural_key)
+    return sorted(
+        (path.stem for path in (configs_dir() / "models").glob("*.yaml")), key=natural_key
+    )
 
 
 def natural_key(name: str) -> list[tuple[int, int | str]]:
-    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", name) if part]
+    return [
+        (0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", name) if part
+    ]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load_preset(path: Path) -> ModelSpec:
     spec: ModelSpec = validate(ModelSpec, read_yaml(path), str(path))
     return spec
@@ -123,7 +127,9 @@ def load_model(name: str) -> ModelSpec:
             raise UsageError(f"{path}: unsupported model file type; kvcalc reads model YAML files")
         spec: ModelSpec = validate(ModelSpec, read_yaml(path), str(path))
         return spec
-    raise UnknownNameError("model", name, suggest(name, index), "run 'kvcalc models' to list presets")
+    raise UnknownNameError(
+        "model", name, suggest(name, index), "run 'kvcalc models' to list presets"
+    )
 
 
 def suggest(name: str, index: dict[str, Path], limit: int = 3) -> list[str]:
@@ -151,7 +157,8 @@ def all_hardware() -> tuple[HardwareSpec, ...]:
     if not isinstance(data, dict) or not isinstance(data.get("hardware"), list):
         raise SpecError(f"{path}: expected a top-level 'hardware:' list")
     return tuple(
-        validate(HardwareSpec, entry, f"{path}: hardware[{i}]") for i, entry in enumerate(data["hardware"])
+        validate(HardwareSpec, entry, f"{path}: hardware[{i}]")
+        for i, entry in enumerate(data["hardware"])
     )
 
 

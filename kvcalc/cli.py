@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
@@ -23,12 +22,11 @@ COUNT_HELP = "plain digits, or k/m = x1000 and K/M = x1024 (32k = 32,000 tokens,
 class _App(TyperGroup):
     """Runs typer without its standalone error printing, and prints errors as one line."""
 
-    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
-             complete_var: str | None = None, standalone_mode: bool = True,
-             **extra: Any) -> Any:
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False  # errors come back to us instead of being printed
+        kwargs.setdefault("prog_name", "kvcalc")
         try:
-            code = super().main(args=args, prog_name=prog_name or "kvcalc",
-                                complete_var=complete_var, standalone_mode=False, **extra)
+            code = super().main(*args, **kwargs)
         except KvcalcError as exc:
             _fail(str(exc), exc.exit_code)
         except (typer.Exit, typer.Abort) as exc:
@@ -43,8 +41,11 @@ class _App(TyperGroup):
                 _fail(exc.format_message() + where, exc.exit_code)
             if os.environ.get("KVCALC_DEBUG"):
                 raise
-            _fail(f"internal error: {type(exc).__name__}: {exc} (set KVCALC_DEBUG=1 for a traceback; "
-                  "please report it)", 70)
+            _fail(
+                f"internal error: {type(exc).__name__}: {exc} (set KVCALC_DEBUG=1 for a traceback; "
+                "please report it)",
+                70,
+            )
         sys.exit(code if isinstance(code, int) else 0)
 
 
@@ -96,17 +97,34 @@ def warn(message: str) -> None:
     print(f"kvcalc: note: {message}", file=sys.stderr)
 
 
-ModelArg = Annotated[str, typer.Argument(
-    metavar="MODEL", help="Preset id or alias (see 'kvcalc models'), or a model YAML file.")]
-SeqOpt = Annotated[str | None, typer.Option(
-    "--seq", "-s", metavar="TOKENS",
-    help=f"Tokens per request [default: the model's max context]; {COUNT_HELP}.")]
-BatchOpt = Annotated[str, typer.Option(
-    "--batch", "-b", metavar="REQUESTS", help=f"Concurrent requests; {COUNT_HELP}.")]
-DtypeOpt = Annotated[str, typer.Option(
-    "--kv-dtype", metavar="DTYPE",
-    help="Cache element format: fp32, fp16, bf16, fp8 (=fp8_e4m3), fp8_e5m2, int8, int4, "
-         "or llama.cpp q8_0, q5_1, q5_0, q4_1, q4_0, iq4_nl.")]
+ModelArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="MODEL", help="Preset id or alias (see 'kvcalc models'), or a model YAML file."
+    ),
+]
+SeqOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--seq",
+        "-s",
+        metavar="TOKENS",
+        help=f"Tokens per request [default: the model's max context]; {COUNT_HELP}.",
+    ),
+]
+BatchOpt = Annotated[
+    str,
+    typer.Option("--batch", "-b", metavar="REQUESTS", help=f"Concurrent requests; {COUNT_HELP}."),
+]
+DtypeOpt = Annotated[
+    str,
+    typer.Option(
+        "--kv-dtype",
+        metavar="DTYPE",
+        help="Cache element format: fp32, fp16, bf16, fp8 (=fp8_e4m3), fp8_e5m2, int8, int4, "
+        "or llama.cpp q8_0, q5_1, q5_0, q4_1, q4_0, iq4_nl.",
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object (raw integer bytes).")]
 
 
@@ -116,11 +134,17 @@ def size(
     seq: SeqOpt = None,
     batch: BatchOpt = "1",
     kv_dtype: DtypeOpt = "fp16",
-    kv_heads: Annotated[int | None, typer.Option(
-        "--kv-heads", metavar="N",
-        help="Re-size with N KV heads (any divisor of the query heads).")] = None,
-    attention: Annotated[str | None, typer.Option(
-        "--attention", metavar="mha|mqa", help="Re-size as MHA or MQA.")] = None,
+    kv_heads: Annotated[
+        int | None,
+        typer.Option(
+            "--kv-heads",
+            metavar="N",
+            help="Re-size with N KV heads (any divisor of the query heads).",
+        ),
+    ] = None,
+    attention: Annotated[
+        str | None, typer.Option("--attention", metavar="mha|mqa", help="Re-size as MHA or MQA.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """KV-cache bytes per layer, per token, per request and in total.
@@ -143,8 +167,11 @@ def size(
 
     from kvcalc import render
 
-    emit(as_json, render.size_json(spec, shown, fmt.name, fmt.name),
-         lambda: render.size_tables(spec, shown, fmt.name))
+    emit(
+        as_json,
+        render.size_json(spec, shown, fmt.name, fmt.name),
+        lambda: render.size_tables(spec, shown, fmt.name),
+    )
 
 
 @app.command()
@@ -167,13 +194,19 @@ def dial(
 
     from kvcalc import render
 
-    emit(as_json, render.dial_json(spec, rows, fmt.name), lambda: render.dial_table(spec, rows, fmt.name))
+    emit(
+        as_json,
+        render.dial_json(spec, rows, fmt.name),
+        lambda: render.dial_table(spec, rows, fmt.name),
+    )
 
 
 @app.command()
 def models(
-    name: Annotated[str | None, typer.Argument(
-        metavar="[MODEL]", help="Show one model's full spec instead of the list.")] = None,
+    name: Annotated[
+        str | None,
+        typer.Argument(metavar="[MODEL]", help="Show one model's full spec instead of the list."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List model presets, or show one spec in full."""
@@ -194,7 +227,11 @@ def models(
         return
     spec = load_model(name)
     detail = row(spec)
-    emit(as_json, {**spec.model_dump(mode="json"), **detail}, lambda: render.model_detail(spec, detail))
+    emit(
+        as_json,
+        {**spec.model_dump(mode="json"), **detail},
+        lambda: render.model_detail(spec, detail),
+    )
 
 
 def main() -> None:

@@ -70,11 +70,18 @@ KV_FORMATS: dict[str, ElementFormat] = {
 }
 
 _KV_ALIASES = {
-    "float32": "fp32", "f32": "fp32", "float": "fp32",
-    "float16": "fp16", "f16": "fp16", "half": "fp16",
+    "float32": "fp32",
+    "f32": "fp32",
+    "float": "fp32",
+    "float16": "fp16",
+    "f16": "fp16",
+    "half": "fp16",
     "bfloat16": "bf16",
-    "fp8": "fp8_e4m3", "e4m3": "fp8_e4m3", "fp8-e4m3": "fp8_e4m3",
-    "e5m2": "fp8_e5m2", "fp8-e5m2": "fp8_e5m2",
+    "fp8": "fp8_e4m3",
+    "e4m3": "fp8_e4m3",
+    "fp8-e4m3": "fp8_e4m3",
+    "e5m2": "fp8_e5m2",
+    "fp8-e5m2": "fp8_e5m2",
 }
 
 
@@ -109,20 +116,54 @@ WEIGHT_FORMATS: dict[str, WeightFormat] = {
         _w("int8", 8, "8-bit integer (e.g. W8A8, bitsandbytes int8); scales not counted"),
         _w("int4", 4, "4-bit integer (e.g. AWQ/GPTQ); group scales not counted"),
         _w("q8_0", Fraction(34 * 8, 32), "llama.cpp q8_0: 34 bytes per 32 weights = 8.5 bits"),
-        _w("q6_k", Fraction(210 * 8, 256), "llama.cpp q6_K: 210 bytes per 256 weights = 6.5625 bits"),
-        _w("q5_k_m", Fraction(568, 100), "llama.cpp Q5_K_M mix: 5.68 bits (quantize README, Llama 2 7B)"),
-        _w("q5_k_s", Fraction(552, 100), "llama.cpp Q5_K_S mix: 5.52 bits (quantize README, Llama 2 7B)"),
-        _w("q4_k_m", Fraction(484, 100), "llama.cpp Q4_K_M mix: 4.84 bits (quantize README, Llama 2 7B)"),
-        _w("q4_k_s", Fraction(458, 100), "llama.cpp Q4_K_S mix: 4.58 bits (quantize README, Llama 2 7B)"),
+        _w(
+            "q6_k",
+            Fraction(210 * 8, 256),
+            "llama.cpp q6_K: 210 bytes per 256 weights = 6.5625 bits",
+        ),
+        _w(
+            "q5_k_m",
+            Fraction(568, 100),
+            "llama.cpp Q5_K_M mix: 5.68 bits (quantize README, Llama 2 7B)",
+        ),
+        _w(
+            "q5_k_s",
+            Fraction(552, 100),
+            "llama.cpp Q5_K_S mix: 5.52 bits (quantize README, Llama 2 7B)",
+        ),
+        _w(
+            "q4_k_m",
+            Fraction(484, 100),
+            "llama.cpp Q4_K_M mix: 4.84 bits (quantize README, Llama 2 7B)",
+        ),
+        _w(
+            "q4_k_s",
+            Fraction(458, 100),
+            "llama.cpp Q4_K_S mix: 4.58 bits (quantize README, Llama 2 7B)",
+        ),
         _w("q4_0", Fraction(18 * 8, 32), "llama.cpp q4_0: 18 bytes per 32 weights = 4.5 bits"),
-        _w("q3_k_m", Fraction(391, 100), "llama.cpp Q3_K_M mix: 3.91 bits (quantize README, Llama 2 7B)"),
-        _w("q2_k", Fraction(335, 100), "llama.cpp Q2_K mix: 3.35 bits (quantize README, Llama 2 7B)"),
+        _w(
+            "q3_k_m",
+            Fraction(391, 100),
+            "llama.cpp Q3_K_M mix: 3.91 bits (quantize README, Llama 2 7B)",
+        ),
+        _w(
+            "q2_k",
+            Fraction(335, 100),
+            "llama.cpp Q2_K mix: 3.35 bits (quantize README, Llama 2 7B)",
+        ),
     )
 }
 
 _WEIGHT_ALIASES = {
-    "float32": "fp32", "f32": "fp32", "float16": "fp16", "f16": "fp16", "bfloat16": "bf16",
-    "float8": "fp8", "fp8_e4m3": "fp8", "e4m3": "fp8",
+    "float32": "fp32",
+    "f32": "fp32",
+    "float16": "fp16",
+    "f16": "fp16",
+    "bfloat16": "bf16",
+    "float8": "fp8",
+    "fp8_e4m3": "fp8",
+    "e4m3": "fp8",
 }
 
 
@@ -136,7 +177,9 @@ def _lookup(table: Mapping[str, _T], aliases: Mapping[str, str], name: str, what
         return table[key]
     known = sorted(table) + sorted(aliases)
     raise UnknownNameError(
-        what, str(name), get_close_matches(key, known, n=3, cutoff=0.5),
+        what,
+        str(name),
+        get_close_matches(key, known, n=3, cutoff=0.5),
         f"valid: {', '.join(sorted(table))}",
     )
 

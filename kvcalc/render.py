@@ -12,7 +12,7 @@ from dataclasses import asdict
 from fractions import Fraction
 from typing import Any
 
-from kvcalc.sizing import GroupSize, SizeResult, Variant, model_attention_kind
+from kvcalc.sizing import GroupSize, Variant, model_attention_kind
 from kvcalc.spec import ModelSpec
 from kvcalc.units import auto_unit, fixed, format_bytes
 
@@ -49,10 +49,7 @@ def new_table(title: str, *columns: str, left: tuple[str, ...] = ()) -> Any:
 
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for col in columns:
-        if col in left:
-            table.add_column(col, justify="left", no_wrap=True)
-        else:
-            table.add_column(col, justify="right")
+        table.add_column(col, justify="left" if col in left else "right", no_wrap=True)
     return table
 
 
@@ -61,6 +58,7 @@ def dump(obj: Any) -> str:
 
 
 # ---------------------------------------------------------------- size
+
 
 def group_json(group: GroupSize) -> dict[str, Any]:
     fields = asdict(group.cache)  # type: ignore[call-overload]
@@ -90,7 +88,9 @@ def variant_json(variant: Variant, mha_total: int) -> dict[str, Any]:
     }
 
 
-def size_json(spec: ModelSpec, shown: tuple[Variant, ...], k_dtype: str, v_dtype: str) -> dict[str, Any]:
+def size_json(
+    spec: ModelSpec, shown: tuple[Variant, ...], k_dtype: str, v_dtype: str
+) -> dict[str, Any]:
     main, mha = shown[0], shown[1]
     result = main.result
     return {
@@ -120,7 +120,8 @@ def size_json(spec: ModelSpec, shown: tuple[Variant, ...], k_dtype: str, v_dtype
 def header(spec: ModelSpec) -> str:
     return (
         f"[bold]{spec.id}[/bold] ({spec.name or spec.id}): {model_attention_kind(spec)}, "
-        f"{spec.num_layers} layers, {spec.num_query_heads} query heads, {spec.num_kv_heads} KV heads, "
+        f"{spec.num_layers} layers, {spec.num_query_heads} query heads, "
+        f"{spec.num_kv_heads} KV heads, "
         f"head dim {spec.k_head_dim}"
         + (f"/{spec.resolved_v_head_dim}" if spec.resolved_v_head_dim != spec.k_head_dim else "")
         + f", max context {spec.max_context:,} tokens"
@@ -137,25 +138,46 @@ def size_tables(spec: ModelSpec, shown: tuple[Variant, ...], dtype_label: str) -
     result = main.result
     groups = new_table(
         "Layer groups (K+V B/token: one token in one layer)",
-        "layers", "kind", "KV heads", "tokens held", "K+V B/token", "total", "total", left=("kind",),
+        "layers",
+        "kind",
+        "KV heads",
+        "tokens held",
+        "K+V B/token",
+        "total",
+        "total",
+        left=("kind",),
     )
     for g in result.groups:
         groups.add_row(
-            count(g.count), group_label(g), count(g.cache.num_kv_heads), count(g.tokens_held),
-            f"{count(g.k_token_bytes)}+{count(g.v_token_bytes)}", dec(g.total_bytes), bin_(g.total_bytes),
+            count(g.count),
+            group_label(g),
+            count(g.cache.num_kv_heads),
+            count(g.tokens_held),
+            f"{count(g.k_token_bytes)}+{count(g.v_token_bytes)}",
+            dec(g.total_bytes),
+            bin_(g.total_bytes),
         )
 
     variants = new_table(
         f"KV cache: {result.seq:,} tokens x {result.batch:,} requests, {dtype_label}",
-        "attention", "KV heads", "B/token", "per request", "total", "total", "MHA/this",
+        "attention",
+        "KV",
+        "B/token",
+        "per req.",
+        "total",
+        "total",
+        "MHA/x",
         left=("attention",),
     )
     for v in shown:
         r = v.result
         variants.add_row(
             v.attention + {"configured": " (model)", "dialed": " (dialed)"}.get(v.name, ""),
-            count(v.kv_heads), count(r.bytes_per_token), dec(r.bytes_per_request),
-            dec(r.total_bytes), bin_(r.total_bytes),
+            count(v.kv_heads),
+            count(r.bytes_per_token),
+            dec(r.bytes_per_request),
+            dec(r.total_bytes),
+            bin_(r.total_bytes),
             ratio_text(mha.result.total_bytes, r.total_bytes) if r.total_bytes else "-",
         )
     summary = (
@@ -166,6 +188,7 @@ def size_tables(spec: ModelSpec, shown: tuple[Variant, ...], dtype_label: str) -
 
 
 # ---------------------------------------------------------------- dial
+
 
 def dial_json(spec: ModelSpec, rows: list[Variant], dtype_label: str) -> dict[str, Any]:
     mha_total = rows[-1].result.total_bytes
@@ -193,21 +216,32 @@ def dial_table(spec: ModelSpec, rows: list[Variant], dtype_label: str) -> list[A
     table = new_table(
         f"{spec.id}: every KV-head count G for {spec.num_query_heads} query heads, "
         f"{r0.seq:,} tokens x {r0.batch:,} requests, {dtype_label}",
-        "G", "query heads/G", "attention", "B/token", "total", "total", "MHA/this",
+        "G",
+        "H/G",
+        "attention",
+        "B/token",
+        "total",
+        "total",
+        "MHA/x",
         left=("attention",),
     )
     mha_total = rows[-1].result.total_bytes
     for v in rows:
         mark = " (model)" if v.name == "configured" else ""
         table.add_row(
-            count(v.kv_heads), count(spec.num_query_heads // v.kv_heads), v.attention + mark,
-            count(v.result.bytes_per_token), dec(v.result.total_bytes), bin_(v.result.total_bytes),
+            count(v.kv_heads),
+            count(spec.num_query_heads // v.kv_heads),
+            v.attention + mark,
+            count(v.result.bytes_per_token),
+            dec(v.result.total_bytes),
+            bin_(v.result.total_bytes),
             ratio_text(mha_total, v.result.total_bytes) if v.result.total_bytes else "-",
         )
     return [table]
 
 
 # ---------------------------------------------------------------- models
+
 
 def model_row(spec: ModelSpec, bytes_per_token: int) -> dict[str, Any]:
     return {
@@ -227,13 +261,21 @@ def model_row(spec: ModelSpec, bytes_per_token: int) -> dict[str, Any]:
 
 
 def models_table(rows: list[dict[str, Any]]) -> list[Any]:
-    cols = (("id", "id"), ("L", "layers"), ("H", "query_heads"), ("KV", "kv_heads"),
-            ("d", "head_dim"), ("attention", "attention"), ("B/token", "kv_bytes_per_token_fp16"),
-            ("max ctx", "max_context"))
+    cols = (
+        ("id", "id"),
+        ("L", "layers"),
+        ("H", "query_heads"),
+        ("KV", "kv_heads"),
+        ("d", "head_dim"),
+        ("attention", "attention"),
+        ("B/token", "kv_bytes_per_token_fp16"),
+        ("max ctx", "max_context"),
+    )
     table = new_table(
         "Model presets: L layers, H query heads, KV heads, d head dim,\n"
         "B/token = KV bytes of one token in every layer at fp16",
-        *(title for title, _ in cols), left=("id", "attention"),
+        *(title for title, _ in cols),
+        left=("id", "attention"),
     )
     for row in rows:
         table.add_row(*(cell(key, row[key]) for _, key in cols))
@@ -263,7 +305,9 @@ def model_detail(spec: ModelSpec, row: dict[str, Any]) -> list[Any]:
     table.add_row("KV bytes / token (fp16)", f"{count(row['kv_bytes_per_token_fp16'])} B")
     if spec.layers:
         for i, group in enumerate(spec.layers):
-            table.add_row(f"layers[{i}]", ", ".join(f"{k}={v}" for k, v in group.model_dump().items()))
+            table.add_row(
+                f"layers[{i}]", ", ".join(f"{k}={v}" for k, v in group.model_dump().items())
+            )
     for key in ("aliases", "sources", "notes"):
         for i, item in enumerate(getattr(spec, key)):
             table.add_row(key if i == 0 else "", item)

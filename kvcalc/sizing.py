@@ -144,11 +144,14 @@ def resolve_kv_heads(spec: ModelSpec, kv_heads: int | None, attention: str | Non
     if attention is not None:
         choice = attention.strip().lower()
         if choice not in ("mha", "mqa"):
-            raise UsageError(f"--attention must be mha or mqa, not {attention!r} (use --kv-heads N for GQA)")
+            raise UsageError(
+                f"--attention must be mha or mqa, not {attention!r} (use --kv-heads N for GQA)"
+            )
         return spec.num_query_heads if choice == "mha" else 1
     if kv_heads is not None and (kv_heads < 1 or spec.num_query_heads % kv_heads):
         raise UsageError(
-            f"--kv-heads {kv_heads} does not divide {spec.num_query_heads} query heads of {spec.id}; "
+            f"--kv-heads {kv_heads} does not divide {spec.num_query_heads} query heads "
+            f"of {spec.id}; "
             f"valid: {', '.join(str(g) for g in divisors(spec.num_query_heads))}"
         )
     return kv_heads

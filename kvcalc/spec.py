@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from kvcalc.dtypes import weight_format
+from kvcalc.errors import UnknownNameError
 from kvcalc.units import parse_bytes
 
 _ID_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
@@ -46,7 +47,10 @@ LayerGroupSpec = Annotated[FullGroup | SlidingGroup, Field(discriminator="kind")
 
 
 def _check_weight_dtype(name: str) -> str:
-    return weight_format(name).name
+    try:
+        return weight_format(name).name
+    except UnknownNameError as exc:  # pydantic reports ValueError as a field error
+        raise ValueError(str(exc)) from None
 
 
 class ModelSpec(_Frozen):
@@ -107,7 +111,9 @@ class ModelSpec(_Frozen):
                 raise ValueError("give sliding_window per layer group when `layers` is set")
             total = sum(group.count for group in self.layers)
             if total != self.num_layers:
-                raise ValueError(f"layer group counts add up to {total}, not num_layers {self.num_layers}")
+                raise ValueError(
+                    f"layer group counts add up to {total}, not num_layers {self.num_layers}"
+                )
         return self
 
     def kv_head_counts(self) -> set[int]:
@@ -121,7 +127,9 @@ class ModelSpec(_Frozen):
     @property
     def k_head_dim(self) -> int:
         """K width per head: explicit head_dim, else hidden/heads (4096 / 32 = 128)."""
-        return self.head_dim if self.head_dim is not None else self.hidden_size // self.num_query_heads
+        return (
+            self.head_dim if self.head_dim is not None else self.hidden_size // self.num_query_heads
+        )
 
     @property
     def resolved_v_head_dim(self) -> int:
@@ -136,7 +144,9 @@ class HardwareSpec(_Frozen):
     aliases: tuple[str, ...] = ()
     kind: Literal["gpu", "cpu", "unified"]
     """gpu: discrete accelerator; cpu: host RAM; unified: Apple-style shared memory."""
-    memory_bytes: Annotated[int, BeforeValidator(lambda v: parse_bytes(v) if isinstance(v, str) else v)] = Field(gt=0)
+    memory_bytes: Annotated[
+        int, BeforeValidator(lambda v: parse_bytes(v) if isinstance(v, str) else v)
+    ] = Field(gt=0)
     """Capacity as the driver reports it (nvidia-smi memory.total), e.g. '81559MiB'."""
     bandwidth_gb_s: int | None = Field(default=None, gt=0)
     """Vendor peak memory bandwidth in decimal GB/s."""

@@ -16,10 +16,28 @@ KiB, MiB, GiB, TiB, PiB = (2**10, 2**20, 2**30, 2**40, 2**50)
 # either way ("24gb" is 24 GB; nobody sizes GPUs in bits).  The bare SI letters
 # follow Kubernetes quantities: 24G = 24 * 10**9, 24Gi = 24 * 2**30.
 _SIZE_UNITS: dict[str, int] = {
-    "": 1, "b": 1,
-    "k": KB, "kb": KB, "m": MB, "mb": MB, "g": GB, "gb": GB, "t": TB, "tb": TB, "p": PB, "pb": PB,
-    "ki": KiB, "kib": KiB, "mi": MiB, "mib": MiB, "gi": GiB, "gib": GiB,
-    "ti": TiB, "tib": TiB, "pi": PiB, "pib": PiB,
+    "": 1,
+    "b": 1,
+    "k": KB,
+    "kb": KB,
+    "m": MB,
+    "mb": MB,
+    "g": GB,
+    "gb": GB,
+    "t": TB,
+    "tb": TB,
+    "p": PB,
+    "pb": PB,
+    "ki": KiB,
+    "kib": KiB,
+    "mi": MiB,
+    "mib": MiB,
+    "gi": GiB,
+    "gib": GiB,
+    "ti": TiB,
+    "tib": TiB,
+    "pi": PiB,
+    "pib": PiB,
 }
 SIZE_FORMS = "B, KB/MB/GB/TB/PB (x1000), KiB/MiB/GiB/TiB/PiB (x1024), K/M/G/T, Ki/Mi/Gi/Ti"
 
@@ -105,8 +123,16 @@ def format_bytes(n_bytes: int, unit: str = "GB", places: int = 2) -> str:
 
 
 _UNIT_BY_NAME = {
-    "KB": KB, "MB": MB, "GB": GB, "TB": TB, "PB": PB,
-    "KiB": KiB, "MiB": MiB, "GiB": GiB, "TiB": TiB, "PiB": PiB,
+    "KB": KB,
+    "MB": MB,
+    "GB": GB,
+    "TB": TB,
+    "PB": PB,
+    "KiB": KiB,
+    "MiB": MiB,
+    "GiB": GiB,
+    "TiB": TiB,
+    "PiB": PiB,
 }
 
 

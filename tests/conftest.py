@@ -1,0 +1,49 @@
+"""Shared helpers: a CLI runner with a wide terminal, and a small spec factory."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from kvcalc.cli import app
+from kvcalc.dtypes import kv_format
+from kvcalc.spec import ModelSpec
+
+FP16 = kv_format("fp16")
+
+
+class Run:
+    def __init__(self) -> None:
+        # COLUMNS=160 so rich tables are not cut in the middle of a number
+        self.runner = CliRunner(env={"COLUMNS": "160", "NO_COLOR": "1"})
+
+    def __call__(self, *args: str) -> Any:
+        return self.runner.invoke(app, list(args))
+
+    def json(self, *args: str) -> Any:
+        result = self(*args, "--json")
+        assert result.exit_code == 0, result.stderr
+        return json.loads(result.stdout)
+
+
+@pytest.fixture
+def run() -> Run:
+    return Run()
+
+
+def make_spec(**overrides: Any) -> ModelSpec:
+    """A small valid model; override any field."""
+    fields: dict[str, Any] = dict(
+        id="toy",
+        max_context=4096,
+        num_layers=4,
+        num_query_heads=8,
+        num_kv_heads=2,
+        hidden_size=512,
+        params=1_000_000,
+    )
+    fields.update(overrides)
+    return ModelSpec.model_validate(fields)

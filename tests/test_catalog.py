@@ -1,0 +1,111 @@
+import pytest
+
+from kvcalc.catalog import all_models, configs_dir, load_model, preset_ids
+from kvcalc.errors import SpecError, UnknownNameError, UsageError
+from kvcalc.layers import expand
+from kvcalc.sizing import size
+from tests.conftest import FP16
+
+# Every shipped preset: fp16 KV bytes of one token in every layer,
+# 2 (K,V) x layers x KV heads x head dim x 2 bytes, and the exact parameter count.
+PRESETS = {
+    "llama2-7b": (2 * 32 * 32 * 128 * 2, 6_738_415_616, 4096),  # 524,288
+    "llama2-13b": (2 * 40 * 40 * 128 * 2, 13_015_864_320, 4096),  # 819,200
+    "llama2-70b": (2 * 80 * 8 * 128 * 2, 68_976_648_192, 4096),  # 327,680
+    "llama3-8b": (2 * 32 * 8 * 128 * 2, 8_030_261_248, 8192),  # 131,072
+    "llama3-70b": (2 * 80 * 8 * 128 * 2, 70_553_706_496, 8192),  # 327,680
+    "llama3.1-405b": (2 * 126 * 8 * 128 * 2, 405_853_388_800, 131072),  # 516,096
+    "mistral-7b": (2 * 32 * 8 * 128 * 2, 7_241_732_096, 32768),  # 131,072
+    "mistral-7b-v0.2": (2 * 32 * 8 * 128 * 2, 7_241_732_096, 32768),
+    "mistral-7b-v0.3": (2 * 32 * 8 * 128 * 2, 7_248_023_552, 32768),
+}
+
+
+def test_every_preset_is_listed_here():
+    assert sorted(preset_ids()) == sorted(PRESETS)
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_preset(preset):
+    spec = load_model(preset)
+    per_token, params, max_context = PRESETS[preset]
+    assert spec.id == preset
+    assert size(expand(spec), 1, 1, FP16, FP16).bytes_per_token == per_token
+    assert spec.params == params
+    assert spec.max_context == max_context
+    assert spec.hf_repo and spec.sources, "every preset cites its source"
+    assert load_model(spec.hf_repo).id == preset  # the HF repo id is an alias
+    assert (configs_dir() / "models" / f"{preset}.yaml").is_file()
+
+
+def test_mistral_v01_window_and_v03_none():
+    assert load_model("mistral-7b").sliding_window == 4096
+    assert load_model("mistral-7b-v0.3").sliding_window is None
+
+
+def test_aliases_are_case_insensitive():
+    assert load_model("META-LLAMA/Meta-Llama-3-70B").id == "llama3-70b"
+    assert load_model("Llama-2-7b-hf").id == "llama2-7b"
+
+
+def test_aliases_are_unique_across_presets():
+    seen: dict[str, str] = {}
+    for spec in all_models():
+        for name in (spec.id, *spec.aliases):
+            assert seen.setdefault(name.lower(), spec.id) == spec.id, name
+
+
+@pytest.mark.parametrize(
+    "name, close",
+    [
+        ("llama4", "llama3-8b"),
+        ("llama3", "llama3-70b"),
+        ("mistral", "mistral-7b"),
+        ("lama2-7b", "llama2-7b"),
+    ],
+)
+def test_unknown_names_suggest(name, close):
+    with pytest.raises(UnknownNameError) as err:
+        load_model(name)
+    assert close in err.value.suggestions
+
+
+def test_user_yaml(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text(
+        "id: mine\nmax_context: 1000\nnum_layers: 2\nnum_query_heads: 4\n"
+        "num_kv_heads: 2\nhidden_size: 256\n"
+    )
+    spec = load_model(str(path))
+    # 2 layers x 2 heads x 64 dims x 2 bytes x 2 (K,V) = 1,024 B/token
+    assert size(expand(spec), 1, 1, FP16, FP16).bytes_per_token == 1024
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("id: x\nnum_layers: [1\n", "invalid YAML"),
+        ("!!python/object/apply:os.system ['true']\n", "Python objects are refused"),
+        ("- a\n- b\n", "expected a mapping"),
+        ("", "expected a mapping"),
+        (
+            "id: x\nmax_context: 1\nnum_layers: 2\nnum_query_heads: 6\n"
+            "num_kv_heads: 4\nhidden_size: 60\n",
+            "not divisible by 4 KV heads",
+        ),
+        ("id: x\nnum_layers: 2\n", "max_context: Field required"),
+    ],
+)
+def test_bad_user_yaml(tmp_path, content, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(content)
+    with pytest.raises(SpecError) as err:
+        load_model(str(path))
+    assert message in str(err.value) and "bad.yaml" in str(err.value)
+
+
+def test_missing_file_and_directory(tmp_path):
+    with pytest.raises(UsageError, match="no such file"):
+        load_model(str(tmp_path / "absent.yaml"))
+    with pytest.raises(UsageError, match="is a directory"):
+        load_model(str(tmp_path))

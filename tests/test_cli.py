@@ -1,0 +1,188 @@
+"""CliRunner tests of every command, the JSON contract, and the error contract."""
+
+import pytest
+
+
+def test_size_headline_table(run):
+    result = run("size", "llama3-70b", "--seq", "2048", "--batch", "32")
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    assert "21,474,836,480 B = 21.47 GB / 20.00 GiB" in out
+    assert "171.80 GB" in out and "160.00 GiB" in out  # MHA
+    assert "2.68 GB" in out and "2.50 GiB" in out  # MQA
+    assert "8x" in out and "64x" in out
+    assert "K 10,737,418,240 B + V 10,737,418,240 B" in out
+
+
+def test_size_json_contract(run):
+    data = run.json("size", "llama3-70b", "--seq", "2048", "--batch", "32")
+    assert {k: data[k] for k in ("model", "seq", "batch", "kv_dtype", "kv_heads")} == {
+        "model": "llama3-70b",
+        "seq": 2048,
+        "batch": 32,
+        "kv_dtype": "fp16",
+        "kv_heads": 8,
+    }
+    assert data["bytes_per_token"] == 327_680
+    assert data["bytes_per_request"] == 671_088_640
+    assert data["total_bytes"] == 21_474_836_480
+    assert data["k_bytes"] + data["v_bytes"] == data["total_bytes"]
+    variants = {v["name"]: v for v in data["variants"]}
+    assert variants["mha"]["kv_heads"] == 64 and variants["mha"]["total_bytes"] == 171_798_691_840
+    assert variants["mqa"]["kv_heads"] == 1 and variants["mqa"]["total_bytes"] == 2_684_354_560
+    assert variants["configured"]["mha_ratio"] == 8.0
+    assert data["groups"][0] == {
+        "kind": "full",
+        "layers": 80,
+        "num_kv_heads": 8,
+        "k_head_dim": 128,
+        "v_head_dim": 128,
+        "tokens_held": 2048,
+        "k_token_bytes": 2048,
+        "v_token_bytes": 2048,
+        "k_bytes": 10_737_418_240,
+        "v_bytes": 10_737_418_240,
+        "total_bytes": 21_474_836_480,
+    }
+
+
+def test_size_defaults_to_max_context(run):
+    data = run.json("size", "llama2-7b")
+    assert (data["seq"], data["batch"], data["total_bytes"]) == (4096, 1, 2_147_483_648)
+
+
+@pytest.mark.parametrize("seq, tokens", [("32k", 32_000), ("32K", 32_768), ("4096", 4096)])
+def test_size_count_suffixes(run, seq, tokens):
+    assert run.json("size", "mistral-7b-v0.3", "--seq", seq)["seq"] == tokens
+
+
+def test_size_window_shows_in_groups(run):
+    data = run.json("size", "mistral-7b", "--seq", "32K")
+    assert data["total_bytes"] == 536_870_912
+    assert data["groups"][0]["kind"] == "sliding" and data["groups"][0]["window"] == 4096
+    assert data["groups"][0]["tokens_held"] == 4096
+
+
+def test_size_dial_options(run):
+    assert (
+        run.json("size", "llama3-70b", "-s", "2048", "-b", "32", "--kv-heads", "4")["total_bytes"]
+        == 10_737_418_240
+    )
+    assert (
+        run.json("size", "llama3-70b", "-s", "2048", "-b", "32", "--attention", "mha")["kv_heads"]
+        == 64
+    )
+    data = run.json("size", "llama3-70b", "-s", "2048", "-b", "32", "--attention", "mqa")
+    assert (data["kv_heads"], data["total_bytes"]) == (1, 2_684_354_560)
+
+
+def test_size_kv_dtype(run):
+    data = run.json("size", "llama3-70b", "-s", "2048", "-b", "32", "--kv-dtype", "fp8")
+    assert data["kv_dtype"] == "fp8_e4m3" and data["total_bytes"] == 21_474_836_480 // 2
+
+
+def test_size_beyond_max_context_warns(run):
+    result = run("size", "llama2-7b", "--seq", "8192", "--json")
+    assert result.exit_code == 0
+    assert "exceeds llama2-7b's max context of 4,096" in result.stderr
+
+
+def test_size_user_yaml(run, tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        "id: m\nmax_context: 100\nnum_layers: 1\nnum_query_heads: 2\n"
+        "num_kv_heads: 1\nhidden_size: 8\n"
+    )
+    # 1 layer x 1 head x 4 dims x 2 bytes x 2 (K,V) x 10 tokens = 160
+    assert run.json("size", str(path), "--seq", "10")["total_bytes"] == 160
+
+
+def test_dial(run):
+    data = run.json("dial", "llama3-70b", "--seq", "2048", "--batch", "32")
+    rows = {r["kv_heads"]: r for r in data["rows"]}
+    assert sorted(rows) == [1, 2, 4, 8, 16, 32, 64]
+    assert rows[8]["configured"] and rows[8]["total_bytes"] == 21_474_836_480
+    assert rows[16]["group_size"] == 4 and rows[16]["total_bytes"] == 2 * 21_474_836_480
+    table = run("dial", "llama3-70b", "--seq", "2048", "--batch", "32").stdout
+    assert "GQA-8 (model)" in table and "160.00 GiB" in table
+
+
+def test_models_list_and_detail(run):
+    listing = run("models").stdout
+    for preset in ("llama2-7b", "llama3-70b", "llama3.1-405b", "mistral-7b", "mistral-7b-v0.3"):
+        assert preset in listing
+    assert "GQA-8 + SWA 4096" in listing
+    rows = {r["id"]: r for r in run.json("models")}
+    assert rows["llama2-13b"]["kv_bytes_per_token_fp16"] == 819_200
+    detail = run.json("models", "meta-llama/Meta-Llama-3-70B")
+    assert detail["id"] == "llama3-70b" and detail["num_kv_heads"] == 8
+    assert "hf_repo" in detail and detail["params"] == 70_553_706_496
+    assert "meta-llama/Meta-Llama-3-70B" in run("models", "llama3-70b").stdout
+
+
+def test_help_and_no_args(run):
+    result = run()
+    assert result.exit_code == 0
+    for command in ("size", "dial", "models"):
+        assert command in result.stdout
+    help_text = run("size", "--help").stdout
+    assert "32k = 32,000" in help_text and "32K = 32,768" in help_text
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["size", "llama4"], "unknown model 'llama4'; did you mean"),
+        (["size", "llama3-70b", "--seq", "abc"], "--seq: cannot read count 'abc'"),
+        (["size", "llama3-70b", "--seq", "0"], "--seq must be at least 1"),
+        (["size", "llama3-70b", "--seq", "-5"], "--seq: cannot read count"),
+        (["size", "llama3-70b", "--batch", "0"], "--batch must be at least 1"),
+        (["size", "llama3-70b", "--batch", "x"], "--batch: cannot read count"),
+        (["size", "llama3-70b", "--kv-heads", "3"], "--kv-heads 3 does not divide 64"),
+        (["size", "llama3-70b", "--kv-heads", "0"], "--kv-heads 0 does not divide"),
+        (["size", "llama3-70b", "--kv-heads", "x"], "--kv-heads"),
+        (["size", "llama3-70b", "--kv-dtype", "fp9"], "unknown KV cache dtype 'fp9'"),
+        (["size", "llama3-70b", "--attention", "gqa"], "--attention must be mha or mqa"),
+        (["size", "llama3-70b", "--attention", "mha", "--kv-heads", "8"], "not both"),
+        (["size", "no/such/file.yaml"], "no such file"),
+        (["size"], "Missing argument"),
+        (["size", "llama3-70b", "--sq", "5"], "No such option"),
+        (["dial", "llama4"], "unknown model"),
+        (["models", "llama4"], "unknown model"),
+        (["frobnicate"], "No such command"),
+    ],
+)
+def test_usage_errors(run, args, message):
+    result = run(*args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("kvcalc: error:")
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("id: x\nnum_layers: [1\n", "invalid YAML"),
+        ("!!python/object/apply:os.system ['echo pwned']\n", "Python objects are refused"),
+        (
+            "id: x\nmax_context: 1\nnum_layers: 1\nnum_query_heads: 6\n"
+            "num_kv_heads: 4\nhidden_size: 60\n",
+            "not divisible by 4 KV heads",
+        ),
+        (
+            "id: x\nmax_context: 1\nnum_layers: 1\nnum_query_heads: 2\n"
+            "num_kv_heads: 1\nhidden_size: 8\n"
+            "layers:\n  - kind: sliding\n    count: 1\n",
+            "layers.0.sliding.window: Field required",
+        ),
+    ],
+)
+def test_bad_yaml_files(run, tmp_path, content, message):
+    path = tmp_path / "model.yaml"
+    path.write_text(content)
+    result = run("size", str(path))
+    assert result.exit_code == 2
+    assert message in result.stderr and "model.yaml" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "pwned" not in result.stdout

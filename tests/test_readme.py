@@ -1,0 +1,32 @@
+"""The README's commands run, and its sample output is what kvcalc prints."""
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+COMMANDS = re.findall(r"^\$ kvcalc (.+)$", README, flags=re.M)
+
+
+def test_readme_has_examples():
+    assert len(COMMANDS) >= 5
+    assert README.index("make run") < README.index("make test") < README.index("## Usage")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_readme_command_runs(run, command):
+    result = run(*shlex.split(command))
+    assert result.exit_code == 0, f"{command}: {result.stderr}"
+    assert result.stdout
+
+
+def test_readme_sample_output_matches(run):
+    out = run("size", "llama3-70b", "--seq", "2048", "--batch", "32").stdout
+    sample = README.split("KV cache: 2,048 tokens x 32 requests, fp16", 1)[1].split("```", 1)[0]
+    rows = [line.strip() for line in sample.splitlines() if re.match(r"^ (GQA|MHA|MQA)", line)]
+    assert len(rows) == 3
+    for row in rows:
+        assert row in out
+    assert "21,474,836,480 B = 21.47 GB / 20.00 GiB" in sample

@@ -1,0 +1,47 @@
+import pytest
+from pydantic import ValidationError
+
+from tests.conftest import make_spec
+
+
+def test_head_dim_defaults_to_hidden_over_heads():
+    spec = make_spec()  # 512 hidden / 8 heads = 64
+    assert spec.k_head_dim == 64 and spec.resolved_v_head_dim == 64
+
+
+def test_explicit_head_dims():
+    # Qwen3-32B style: head_dim 128 although 5120 / 64 = 80
+    spec = make_spec(hidden_size=5120, num_query_heads=64, num_kv_heads=8, head_dim=128)
+    assert spec.k_head_dim == 128
+    spec = make_spec(head_dim=192, v_head_dim=128)
+    assert (spec.k_head_dim, spec.resolved_v_head_dim) == (192, 128)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"num_kv_heads": 3}, "not divisible by 3 KV heads"),
+        ({"hidden_size": 500}, "give head_dim explicitly"),
+        ({"num_layers": 0}, "greater than 0"),
+        ({"num_kv_heads": -1}, "greater than 0"),
+        ({"bogus": 1}, "Extra inputs are not permitted"),
+        ({"weight_dtype": "fp9"}, "unknown weight format"),
+        ({"id": "Has Spaces"}, "should match pattern"),
+        ({"sliding_window": 0}, "greater than 0"),
+        ({"layers": [{"kind": "full", "count": 3}]}, "add up to 3, not num_layers 4"),
+        ({"layers": [{"kind": "sliding", "count": 4}]}, "Field required"),
+        ({"layers": [{"kind": "full", "count": 4, "num_kv_heads": 3}]}, "not divisible by 3"),
+        ({"layers": [{"kind": "mystery", "count": 4}]}, "does not match any of the expected tags"),
+        ({"sliding_window": 16, "layers": [{"kind": "full", "count": 4}]}, "per layer group"),
+    ],
+)
+def test_invalid_specs(overrides, message):
+    with pytest.raises(ValidationError) as err:
+        make_spec(**overrides)
+    assert message in str(err.value)
+
+
+def test_spec_is_frozen():
+    spec = make_spec()
+    with pytest.raises(ValidationError):
+        spec.num_kv_heads = 8  # type: ignore[misc]
