@@ -234,5 +234,211 @@ def models(
     )
 
 
+SIZE_HELP = "B, KB/MB/GB/TB (x1000), KiB/MiB/GiB/TiB (x1024), K/M/G/T, Ki/Mi/Gi/Ti"
+
+
+def size_option(text: str | None, flag: str) -> int | None:
+    from kvcalc.units import parse_bytes
+
+    if text is None:
+        return None
+    try:
+        return parse_bytes(text)
+    except UnitError as exc:
+        raise UsageError(f"{flag}: {exc}") from None
+
+
+@app.command()
+def fit(
+    model: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[MODEL]", help="Preset, alias or YAML file; omit to answer for every preset."
+        ),
+    ] = None,
+    mem: Annotated[
+        str | None,
+        typer.Option(
+            "--mem", metavar="SIZE", help=f"Memory of one device: {SIZE_HELP}. E.g. 24GB, 80GiB."
+        ),
+    ] = None,
+    gpu: Annotated[
+        str | None,
+        typer.Option(
+            "--gpu",
+            metavar="NAME",
+            help="Hardware preset (h100, a100-80gb, rtx4090, m2-ultra; "
+            "see 'kvcalc gpus'); --mem overrides its capacity.",
+        ),
+    ] = None,
+    gpus: Annotated[
+        int | None,
+        typer.Option(
+            "--gpus",
+            metavar="N",
+            help="Number of GPUs (tensor parallel over all, unless --tp/--pp).",
+        ),
+    ] = None,
+    tp: Annotated[
+        int | None,
+        typer.Option(
+            "--tp",
+            metavar="N",
+            help="Tensor parallel size: splits KV heads (a replica per rank "
+            "once N exceeds the KV heads).",
+        ),
+    ] = None,
+    pp: Annotated[
+        int | None,
+        typer.Option(
+            "--pp",
+            metavar="N",
+            help="Pipeline parallel size: splits layers; the most loaded GPU decides.",
+        ),
+    ] = None,
+    device: Annotated[
+        str | None,
+        typer.Option(
+            "--device", metavar="gpu|cpu", help="cpu: a RAM budget (llama.cpp on a laptop); util 1."
+        ),
+    ] = None,
+    util: Annotated[
+        str | None,
+        typer.Option(
+            "--util",
+            metavar="F",
+            help="Usable fraction of device memory, in (0, 1] [default: 0.9 on GPU "
+            "as vLLM's gpu_memory_utilization, 1 on CPU, 0.75 on Apple presets].",
+        ),
+    ] = None,
+    weights: Annotated[
+        str | None,
+        typer.Option(
+            "--weights",
+            metavar="FORMAT",
+            help="Weight format: fp32, fp16, bf16, fp8, int8, int4, q8_0, "
+            "q6_k, q5_k_m, q4_k_m, q4_0, ... [default: the model's native dtype].",
+        ),
+    ] = None,
+    overhead: Annotated[
+        str | None,
+        typer.Option(
+            "--overhead",
+            metavar="SIZE",
+            help="Per-device runtime overhead [default: 1.5GiB on GPU "
+            "(vLLM's logged activation peak + non-torch memory), 512MiB on CPU].",
+        ),
+    ] = None,
+    kv_only: Annotated[
+        bool,
+        typer.Option(
+            "--kv-only", help="Treat the whole budget as KV cache (no weights, no overhead)."
+        ),
+    ] = False,
+    seq: SeqOpt = None,
+    batch: Annotated[
+        str | None,
+        typer.Option(
+            "--batch", "-b", metavar="REQUESTS", help=f"Concurrent requests; {COUNT_HELP}."
+        ),
+    ] = None,
+    kv_dtype: DtypeOpt = "fp16",
+    as_json: JsonOpt = False,
+) -> None:
+    """The longest context and the most concurrent requests that fit a memory budget.
+
+    With --batch B: the longest context for B requests.  With --seq N: the most
+    requests of N tokens.  With both: whether that fits, and the headroom.
+    Budget: memory x util - weights - overhead = KV budget, per device.
+    """
+    from kvcalc import fit as solver
+    from kvcalc.catalog import all_models, load_hardware, load_model
+    from kvcalc.dtypes import kv_format, weight_format
+    from kvcalc.errors import NoFitError
+    from kvcalc.units import parse_fraction
+
+    hardware = load_hardware(gpu) if gpu is not None else None
+    target = solver.make_target(hardware, size_option(mem, "--mem"), device, (mem or "").strip())
+    tp_size, pp_size = solver.parallelism(gpus, tp, pp, target.kind)
+    try:
+        util_value = parse_fraction(util) if util is not None else None
+    except UnitError as exc:
+        raise UsageError(f"--util: {exc}") from None
+    overhead_bytes = size_option(overhead, "--overhead")
+    if kv_only and (weights is not None or overhead is not None):
+        raise UsageError(
+            "--kv-only leaves no room for --weights or --overhead; give one or the other"
+        )
+    fmt = kv_format(kv_dtype)
+    question = solver.Question(
+        target,
+        tp_size,
+        pp_size,
+        util_value,
+        weight_format(weights) if weights else None,
+        kv_only,
+        overhead_bytes,
+        fmt,
+        fmt,
+        count_option(seq, "--seq"),
+        count_option(batch, "--batch"),
+    )
+    from kvcalc import render_fit
+
+    if model is None:
+        results = [solver.fit_model(spec, question) for spec in all_models()]
+        emit(
+            as_json,
+            render_fit.fit_all_json(results),
+            lambda: render_fit.fit_all_table(results, question.seq),
+        )
+        return
+    spec = load_model(model)
+    result = solver.fit_model(spec, question)
+    emit(as_json, render_fit.fit_json(result), lambda: render_fit.fit_tables(result))
+    if not result.fits:
+        raise NoFitError(no_fit_message(result, solver.what_would_fit(spec, question)))
+
+
+def no_fit_message(result: Any, hints: list[str]) -> str:
+    from kvcalc.render import dec
+
+    b = result.budget
+    where = f"{b.devices} x {result.target.name}" if b.devices > 1 else result.target.name
+    if b.kv_bytes < 0:
+        what = (
+            f"{result.spec.id} does not fit on {where}: weights ({b.weight_format}) "
+            f"{dec(b.weight_bytes)} + overhead {dec(b.overhead_bytes)} per device exceed the "
+            f"{dec(b.usable_bytes)} usable by {dec(-b.kv_bytes)}"
+        )
+    elif result.asked_both:
+        closest = (
+            f"{result.max_batch:,} requests of {result.seq:,} tokens, or {result.batch:,} "
+            f"requests of {result.max_context:,} tokens"
+            if result.max_context
+            else "nothing"
+        )
+        what = (
+            f"{result.seq:,} tokens x {result.batch:,} requests need {dec(result.used_bytes)} of "
+            f"KV per device but the budget is {dec(b.kv_bytes)}; what fits: {closest}"
+        )
+    else:
+        what = (
+            f"{result.spec.id} on {where}: the KV budget of {dec(b.kv_bytes)} holds not even "
+            f"one token for {result.batch:,} requests"
+        )
+    return what + (f"; would fit with {' or '.join(hints)}" if hints else "")
+
+
+@app.command()
+def gpus(as_json: JsonOpt = False) -> None:
+    """List hardware presets: memory as the driver reports it, and peak bandwidth."""
+    from kvcalc import render_fit
+    from kvcalc.catalog import all_hardware
+
+    presets = all_hardware()
+    emit(as_json, render_fit.gpus_json(presets), lambda: render_fit.gpus_table(presets))
+
+
 def main() -> None:
     app()

@@ -30,8 +30,8 @@ class LayerCache(Protocol):
     def num_kv_heads(self) -> int: ...
 
     @property
-    def bounded(self) -> bool:
-        """True when the layer stops growing past some length (sliding window, state)."""
+    def saturates_at(self) -> int | None:
+        """Request length past which this layer holds no more bytes; None if it never stops."""
         ...
 
     def tokens_held(self, seq: int) -> int: ...
@@ -58,8 +58,8 @@ class FullAttention:
         return "full"
 
     @property
-    def bounded(self) -> bool:
-        return False
+    def saturates_at(self) -> int | None:
+        return None
 
     def tokens_held(self, seq: int) -> int:
         return seq
@@ -92,8 +92,8 @@ class SlidingWindow:
         return "sliding"
 
     @property
-    def bounded(self) -> bool:
-        return True
+    def saturates_at(self) -> int | None:
+        return self.window
 
     def tokens_held(self, seq: int) -> int:
         # Mistral 7B v0.1 at 32,768 tokens keeps min(4,096, 32,768) = 4,096 per layer

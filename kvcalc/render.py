@@ -18,13 +18,13 @@ from kvcalc.units import auto_unit, fixed, format_bytes
 
 
 def dec(n_bytes: int) -> str:
-    """Decimal units, scaled: '21.47 GB', '671.09 MB'."""
-    return format_bytes(n_bytes, auto_unit(n_bytes))
+    """Decimal units, scaled: '21.47 GB', '671.09 MB'; under 1 KB in plain bytes."""
+    return format_bytes(n_bytes, auto_unit(n_bytes) if abs(n_bytes) >= 1000 else "B")
 
 
 def bin_(n_bytes: int) -> str:
     """Binary units, scaled: '20.00 GiB', '640.00 MiB' (what engines log)."""
-    return format_bytes(n_bytes, auto_unit(n_bytes, binary=True))
+    return format_bytes(n_bytes, auto_unit(n_bytes, binary=True) if abs(n_bytes) >= 1024 else "B")
 
 
 def both(n_bytes: int) -> str:

@@ -1,0 +1,251 @@
+"""Tables and JSON for `kvcalc fit` and `kvcalc gpus` (units chosen here only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kvcalc.fit import FitResult, Target
+from kvcalc.render import bin_, count, dec, new_table
+from kvcalc.spec import HardwareSpec
+from kvcalc.units import fixed
+
+
+def util_text(result: FitResult) -> str:
+    util = result.budget.util
+    return str(util.numerator) if util.denominator == 1 else fixed(util, 1, 4).rstrip("0")
+
+
+def device_text(target: Target, result: FitResult) -> str:
+    devices = result.budget.devices
+    label = f"{devices} x {target.name}" if devices > 1 else target.name
+    return f"{label} ({target.kind}, {dec(target.device_bytes)} / {bin_(target.device_bytes)} each)"
+
+
+def kv_heads_per_device(result: FitResult) -> int:
+    return max(g.cache.num_kv_heads for stage in result.deployment.stages for g in stage)
+
+
+def layers_per_device(result: FitResult) -> int:
+    return max(sum(g.count for g in stage) for stage in result.deployment.stages)
+
+
+def replicated(result: FitResult) -> bool:
+    """More tensor-parallel ranks than KV heads: each rank keeps a copy of a head."""
+    return result.deployment.tp > min(result.spec.kv_head_counts())
+
+
+def fit_json(result: FitResult) -> dict[str, Any]:
+    b, t, d = result.budget, result.target, result.deployment
+    return {
+        "model": result.spec.id,
+        "target": {
+            "name": t.name,
+            "kind": t.kind,
+            "device_bytes": t.device_bytes,
+            "devices": b.devices,
+            "tp": d.tp,
+            "pp": d.pp,
+            "bandwidth_gb_s": t.bandwidth_gb_s,
+        },
+        "budget": {
+            "device_bytes": b.device_bytes,
+            "util": util_text(result),
+            "usable_bytes": b.usable_bytes,
+            "weight_format": b.weight_format,
+            "weight_bytes_total": b.weight_bytes_total,
+            "weight_bytes": b.weight_bytes,
+            "overhead_bytes": b.overhead_bytes,
+            "kv_bytes": b.kv_bytes,
+            "kv_bytes_total": b.kv_bytes * b.devices,
+        },
+        "k_dtype": result.k_format.name,
+        "v_dtype": result.v_format.name,
+        "kv_heads_per_device": kv_heads_per_device(result),
+        "kv_heads_replicated": replicated(result),
+        "layers_per_device": layers_per_device(result),
+        "bytes_per_token_per_device": d.bytes_per_device(1, 1, result.k_format, result.v_format),
+        "batch": result.batch,
+        "max_context_memory": result.max_context_memory,
+        "model_max_context": result.spec.max_context,
+        "max_context": result.max_context,
+        "seq": result.seq,
+        "max_batch": result.max_batch,
+        "fits": result.fits,
+        "used_bytes": result.used_bytes,
+        "headroom_bytes": result.headroom_bytes,
+    }
+
+
+def budget_table(result: FitResult) -> Any:
+    b = result.budget
+    per = "per GPU" if b.devices > 1 else "one device"
+    table = new_table(f"Memory budget ({per})", "", "bytes", "GB", "GiB", left=("",))
+    rows = [
+        ("device memory", b.device_bytes),
+        (f"x util {util_text(result)} = usable", b.usable_bytes),
+        (
+            f"- weights ({b.weight_format}"
+            + (f", {count(b.weight_bytes_total)} B / {b.devices}" if b.devices > 1 else "")
+            + ")",
+            b.weight_bytes,
+        ),
+        ("- overhead", b.overhead_bytes),
+        ("= KV budget", b.kv_bytes),
+    ]
+    for label, n in rows:
+        table.add_row(label, count(n), dec(n), bin_(n))
+    return table
+
+
+def context_line(result: FitResult) -> str:
+    memory, limit = result.max_context_memory, result.spec.max_context
+    who = f"{result.batch:,} request{'s' if result.batch > 1 else ''}"
+    if memory is None:
+        by_memory = "unbounded by memory (every layer is windowed)"
+    else:
+        by_memory = f"{memory:,} tokens by memory"
+    if memory is not None and memory <= limit:
+        note = "" if memory < limit else " (= model max)"
+        return f"Longest context for {who}: [bold]{memory:,} tokens[/bold]{note}"
+    return (
+        f"Longest context for {who}: {by_memory}; the model allows {limit:,} "
+        f"-> [bold]{limit:,} tokens usable[/bold]"
+    )
+
+
+def fit_tables(result: FitResult) -> list[Any]:
+    b = result.budget
+    lines: list[Any] = [
+        f"[bold]{result.spec.id}[/bold] on {device_text(result.target, result)}"
+        + (
+            f", tensor parallel {result.deployment.tp}, pipeline parallel {result.deployment.pp}"
+            if b.devices > 1
+            else ""
+        ),
+        budget_table(result),
+    ]
+    per_token = result.deployment.bytes_per_device(1, 1, result.k_format, result.v_format)
+    heads = kv_heads_per_device(result)
+    kv_line = (
+        f"KV per token per device: {count(per_token)} B ({layers_per_device(result)} layers x "
+        f"{heads} KV head{'s' if heads > 1 else ''}, {result.k_format.name})"
+    )
+    if replicated(result):
+        kv_line += (
+            f"; tensor parallel {result.deployment.tp} exceeds "
+            f"{min(result.spec.kv_head_counts())} KV heads, so each GPU keeps a replica "
+            "and more GPUs no longer shrink the per-GPU cache"
+        )
+    lines.append(kv_line)
+    if b.kv_bytes < 0:
+        lines.append(
+            f"[bold red]Does not fit:[/bold red] weights and overhead exceed usable memory "
+            f"by {dec(-b.kv_bytes)} ({bin_(-b.kv_bytes)})"
+        )
+        return lines
+    lines.append(context_line(result))
+    lines.append(
+        f"Most requests of {result.seq:,} tokens: [bold]{result.max_batch:,}[/bold]"
+        + (
+            ""
+            if result.seq <= result.spec.max_context
+            else f" (beyond the model's max context of {result.spec.max_context:,})"
+        )
+    )
+    if result.asked_both:
+        verdict = "fits" if result.fits else "[bold red]does NOT fit[/bold red]"
+        lines.append(
+            f"{result.seq:,} tokens x {result.batch:,} requests {verdict}: "
+            f"{dec(result.used_bytes)} of {dec(b.kv_bytes)} KV per device, "
+            f"headroom {dec(result.headroom_bytes)} ({count(result.headroom_bytes)} B)"
+        )
+    if b.devices > 1:
+        lines.append(
+            f"All {b.devices} devices: KV budget {dec(b.kv_bytes * b.devices)}, "
+            f"weights {dec(b.weight_bytes_total)}"
+        )
+    return lines
+
+
+def fit_all_json(results: list[FitResult]) -> dict[str, Any]:
+    return {"models": [fit_json(r) for r in results]}
+
+
+def fit_all_table(results: list[FitResult], seq: int | None) -> list[Any]:
+    first = results[0]
+    at_seq = f"{seq:,} tokens" if seq else "max context"
+    table = new_table(
+        f"What fits on {device_text(first.target, first)}, util {util_text(first)}\n"
+        f"ctx: longest context of 1 request by memory, and the model's limit;\n"
+        f"reqs: most requests of 'at seq' tokens ({at_seq})",
+        "model",
+        "weights",
+        "KV budget",
+        "ctx",
+        "limit",
+        "reqs",
+        "at seq",
+        left=("model",),
+    )
+    for r in results:
+        b = r.budget
+        if b.kv_bytes < 0:
+            table.add_row(
+                r.spec.id,
+                dec(b.weight_bytes),
+                f"-{dec(-b.kv_bytes)}",
+                "0",
+                count(r.spec.max_context),
+                "0",
+                count(r.seq),
+            )
+            continue
+        memory = "unbounded" if r.max_context_memory is None else count(r.max_context_memory)
+        table.add_row(
+            r.spec.id,
+            dec(b.weight_bytes),
+            dec(b.kv_bytes),
+            memory,
+            count(r.spec.max_context),
+            count(r.max_batch),
+            count(r.seq),
+        )
+    return [table]
+
+
+def gpus_json(presets: tuple[HardwareSpec, ...]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": h.id,
+            "name": h.name,
+            "aliases": list(h.aliases),
+            "kind": h.kind,
+            "memory_bytes": h.memory_bytes,
+            "bandwidth_gb_s": h.bandwidth_gb_s,
+            "default_util": h.default_util,
+        }
+        for h in presets
+    ]
+
+
+def gpus_table(presets: tuple[HardwareSpec, ...]) -> list[Any]:
+    table = new_table(
+        "Hardware presets (memory as the driver reports it)",
+        "id",
+        "kind",
+        "memory",
+        "memory",
+        "GB/s",
+        "also",
+        left=("id", "kind", "also"),
+    )
+    for h in presets:
+        table.add_row(
+            h.id,
+            h.kind,
+            dec(h.memory_bytes),
+            bin_(h.memory_bytes),
+            count(h.bandwidth_gb_s) if h.bandwidth_gb_s else "-",
+            ", ".join(a for a in h.aliases if " " not in a)[:30],
+        )
+    return [table]
