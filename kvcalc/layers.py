@@ -13,11 +13,14 @@ of V, so 4,096 bytes per layer and 80 x 4,096 = 327,680 bytes per token.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from kvcalc.dtypes import ElementFormat
 from kvcalc.errors import UsageError
 from kvcalc.spec import FullGroup, ModelSpec, SlidingGroup
+
+if TYPE_CHECKING:  # typing.Self is 3.11+; annotations are not evaluated at run time
+    from typing_extensions import Self
 
 
 class LayerCache(Protocol):
@@ -46,12 +49,30 @@ class LayerCache(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class FullAttention:
-    """A layer that keeps K and V for every token; K and V widths may differ."""
+class _PerHeadKV:
+    """K and V rows of kv_heads x head_dim values per token: shared by full and sliding layers."""
 
     num_kv_heads: int
     k_head_dim: int
     v_head_dim: int
+
+    def k_token_bytes(self, fmt: ElementFormat) -> int:
+        # one row of kv_heads x head_dim values: 8 x 128 = 1,024 values -> 2,048 B in fp16
+        return fmt.row_bytes(self.num_kv_heads * self.k_head_dim)
+
+    def v_token_bytes(self, fmt: ElementFormat) -> int:
+        return fmt.row_bytes(self.num_kv_heads * self.v_head_dim)
+
+    def with_kv_heads(self, num_kv_heads: int) -> Self:
+        return replace(self, num_kv_heads=num_kv_heads)
+
+    def shard(self, tp: int) -> Self:
+        return replace(self, num_kv_heads=heads_per_rank(self.num_kv_heads, tp))
+
+
+@dataclass(frozen=True, slots=True)
+class FullAttention(_PerHeadKV):
+    """A layer that keeps K and V for every token; K and V widths may differ."""
 
     @property
     def kind(self) -> str:
@@ -64,27 +85,11 @@ class FullAttention:
     def tokens_held(self, seq: int) -> int:
         return seq
 
-    def k_token_bytes(self, fmt: ElementFormat) -> int:
-        # one row of kv_heads x head_dim values: 8 x 128 = 1,024 values -> 2,048 B in fp16
-        return fmt.row_bytes(self.num_kv_heads * self.k_head_dim)
-
-    def v_token_bytes(self, fmt: ElementFormat) -> int:
-        return fmt.row_bytes(self.num_kv_heads * self.v_head_dim)
-
-    def with_kv_heads(self, num_kv_heads: int) -> FullAttention:
-        return replace(self, num_kv_heads=num_kv_heads)
-
-    def shard(self, tp: int) -> FullAttention:
-        return replace(self, num_kv_heads=heads_per_rank(self.num_kv_heads, tp))
-
 
 @dataclass(frozen=True, slots=True)
-class SlidingWindow:
+class SlidingWindow(_PerHeadKV):
     """A layer that keeps only the last `window` tokens (a rolling cache)."""
 
-    num_kv_heads: int
-    k_head_dim: int
-    v_head_dim: int
     window: int
 
     @property
@@ -98,18 +103,6 @@ class SlidingWindow:
     def tokens_held(self, seq: int) -> int:
         # Mistral 7B v0.1 at 32,768 tokens keeps min(4,096, 32,768) = 4,096 per layer
         return min(seq, self.window)
-
-    def k_token_bytes(self, fmt: ElementFormat) -> int:
-        return fmt.row_bytes(self.num_kv_heads * self.k_head_dim)
-
-    def v_token_bytes(self, fmt: ElementFormat) -> int:
-        return fmt.row_bytes(self.num_kv_heads * self.v_head_dim)
-
-    def with_kv_heads(self, num_kv_heads: int) -> SlidingWindow:
-        return replace(self, num_kv_heads=num_kv_heads)
-
-    def shard(self, tp: int) -> SlidingWindow:
-        return replace(self, num_kv_heads=heads_per_rank(self.num_kv_heads, tp))
 
 
 @dataclass(frozen=True, slots=True)
