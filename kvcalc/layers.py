@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from kvcalc.dtypes import ElementFormat
 from kvcalc.errors import UsageError
-from kvcalc.spec import FullGroup, ModelSpec, SlidingGroup
+from kvcalc.spec import FullGroup, LatentGroup, ModelSpec, SlidingGroup
 
 if TYPE_CHECKING:  # typing.Self is 3.11+; annotations are not evaluated at run time
     from typing_extensions import Self
@@ -106,6 +106,46 @@ class SlidingWindow(_PerHeadKV):
 
 
 @dataclass(frozen=True, slots=True)
+class LatentAttention:
+    """An MLA layer: one latent of kv_lora_rank + qk_rope_head_dim values per token.
+
+    The latent is shared by every query head, so there is one row per token,
+    not one per head and not one each for K and V.  It is reported as K bytes
+    with V = 0.  DeepSeek V3 at fp16: (512 + 64) x 2 = 1,152 B per token per layer.
+    """
+
+    kv_lora_rank: int
+    qk_rope_head_dim: int
+
+    @property
+    def kind(self) -> str:
+        return "latent"
+
+    @property
+    def num_kv_heads(self) -> int:
+        return 1  # one shared latent, whatever the query heads
+
+    @property
+    def saturates_at(self) -> int | None:
+        return None
+
+    def tokens_held(self, seq: int) -> int:
+        return seq
+
+    def k_token_bytes(self, fmt: ElementFormat) -> int:
+        return fmt.row_bytes(self.kv_lora_rank + self.qk_rope_head_dim)
+
+    def v_token_bytes(self, fmt: ElementFormat) -> int:
+        return 0
+
+    def with_kv_heads(self, num_kv_heads: int) -> LatentAttention:
+        return self  # a latent has no KV heads to re-group
+
+    def shard(self, tp: int) -> LatentAttention:
+        return self  # every tensor-parallel rank keeps the whole latent (vLLM, SGLang)
+
+
+@dataclass(frozen=True, slots=True)
 class LayerGroup:
     """`count` consecutive layers with the same cache spec."""
 
@@ -145,11 +185,16 @@ def expand(spec: ModelSpec, num_kv_heads: int | None = None) -> tuple[LayerGroup
         return (LayerGroup(cache, spec.num_layers),)
     groups = []
     for group in spec.layers:
-        heads = num_kv_heads or group.num_kv_heads or spec.num_kv_heads
-        if isinstance(group, FullGroup):
-            cache = FullAttention(heads, k_dim, v_dim)
+        if isinstance(group, LatentGroup):
+            cache = LatentAttention(group.kv_lora_rank, group.qk_rope_head_dim)
+        elif isinstance(group, FullGroup):
+            cache = FullAttention(
+                num_kv_heads or group.num_kv_heads or spec.num_kv_heads, k_dim, v_dim
+            )
         elif isinstance(group, SlidingGroup):
-            cache = SlidingWindow(heads, k_dim, v_dim, group.window)
+            cache = SlidingWindow(
+                num_kv_heads or group.num_kv_heads or spec.num_kv_heads, k_dim, v_dim, group.window
+            )
         groups.append(LayerGroup(cache, group.count))
     return tuple(groups)
 

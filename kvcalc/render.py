@@ -12,6 +12,7 @@ from dataclasses import asdict
 from fractions import Fraction
 from typing import Any
 
+from kvcalc.layers import LatentAttention, SlidingWindow
 from kvcalc.sizing import GroupSize, Variant, model_attention_kind
 from kvcalc.spec import ModelSpec
 from kvcalc.units import auto_unit, fixed, format_bytes
@@ -75,7 +76,12 @@ def group_json(group: GroupSize) -> dict[str, Any]:
     }
 
 
-def variant_json(variant: Variant, mha_total: int) -> dict[str, Any]:
+def mha_total_of(shown: tuple[Variant, ...]) -> int | None:
+    """Total bytes of the MHA variant, when the model has one (MLA models do not)."""
+    return next((v.result.total_bytes for v in shown if v.name == "mha"), None)
+
+
+def variant_json(variant: Variant, mha_total: int | None) -> dict[str, Any]:
     result = variant.result
     return {
         "name": variant.name,
@@ -84,14 +90,18 @@ def variant_json(variant: Variant, mha_total: int) -> dict[str, Any]:
         "bytes_per_token": result.bytes_per_token,
         "bytes_per_request": result.bytes_per_request,
         "total_bytes": result.total_bytes,
-        "mha_ratio": float(Fraction(mha_total, result.total_bytes)) if result.total_bytes else None,
+        "mha_ratio": (
+            float(Fraction(mha_total, result.total_bytes))
+            if mha_total is not None and result.total_bytes
+            else None
+        ),
     }
 
 
 def size_json(
     spec: ModelSpec, shown: tuple[Variant, ...], k_dtype: str, v_dtype: str
 ) -> dict[str, Any]:
-    main, mha = shown[0], shown[1]
+    main, mha_total = shown[0], mha_total_of(shown)
     result = main.result
     return {
         "model": spec.id,
@@ -113,7 +123,7 @@ def size_json(
         "v_bytes": result.v_bytes,
         "total_bytes": result.total_bytes,
         "groups": [group_json(g) for g in result.groups],
-        "variants": [variant_json(v, mha.result.total_bytes) for v in shown],
+        "variants": [variant_json(v, mha_total) for v in shown],
     }
 
 
@@ -129,12 +139,16 @@ def header(spec: ModelSpec) -> str:
 
 
 def group_label(group: GroupSize) -> str:
-    window = getattr(group.cache, "window", None)
-    return f"sliding {window:,}" if window else group.cache.kind
+    cache = group.cache
+    if isinstance(cache, SlidingWindow):
+        return f"sliding {cache.window:,}"
+    if isinstance(cache, LatentAttention):
+        return f"latent {cache.kv_lora_rank}+{cache.qk_rope_head_dim}"
+    return cache.kind
 
 
 def size_tables(spec: ModelSpec, shown: tuple[Variant, ...], dtype_label: str) -> list[Any]:
-    main, mha = shown[0], shown[1]
+    main, mha_total = shown[0], mha_total_of(shown)
     result = main.result
     groups = new_table(
         "Layer groups (K+V B/token: one token in one layer)",
@@ -178,7 +192,9 @@ def size_tables(spec: ModelSpec, shown: tuple[Variant, ...], dtype_label: str) -
             dec(r.bytes_per_request),
             dec(r.total_bytes),
             bin_(r.total_bytes),
-            ratio_text(mha.result.total_bytes, r.total_bytes) if r.total_bytes else "-",
+            ratio_text(mha_total, r.total_bytes)
+            if mha_total is not None and r.total_bytes
+            else "-",
         )
     summary = (
         f"{main.attention}: K {count(result.k_bytes)} B + V {count(result.v_bytes)} B = "
@@ -269,11 +285,11 @@ def models_table(rows: list[dict[str, Any]]) -> list[Any]:
         ("d", "head_dim"),
         ("attention", "attention"),
         ("B/token", "kv_bytes_per_token_fp16"),
-        ("max ctx", "max_context"),
+        ("ctx", "max_context"),
     )
     table = new_table(
         "Model presets: L layers, H query heads, KV heads, d head dim,\n"
-        "B/token = KV bytes of one token in every layer at fp16",
+        "B/token = KV bytes of one token in every layer at fp16, ctx = max context",
         *(title for title, _ in cols),
         left=("id", "attention"),
     )

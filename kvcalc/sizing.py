@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from kvcalc.dtypes import ElementFormat
 from kvcalc.errors import UsageError
-from kvcalc.layers import LayerCache, LayerGroup, SlidingWindow, expand
+from kvcalc.layers import LatentAttention, LayerCache, LayerGroup, SlidingWindow, expand
 from kvcalc.spec import ModelSpec
 
 
@@ -119,7 +119,11 @@ def attention_label(num_query_heads: int, num_kv_heads: int) -> str:
 
 def model_attention_kind(spec: ModelSpec) -> str:
     """The model's label, e.g. 'GQA-8', or 'GQA-8 + SWA 4096' for Mistral 7B v0.1."""
+    if not spec.per_head_kv:
+        return "MLA"
     label = attention_label(spec.num_query_heads, spec.num_kv_heads)
+    if any(isinstance(g.cache, LatentAttention) for g in expand(spec)):
+        label += " + MLA"
     windows = sorted({g.cache.window for g in expand(spec) if isinstance(g.cache, SlidingWindow)})
     if windows:
         label += " + SWA " + "/".join(str(w) for w in windows)
@@ -139,6 +143,11 @@ class Variant:
 
 def resolve_kv_heads(spec: ModelSpec, kv_heads: int | None, attention: str | None) -> int | None:
     """The KV-head override asked for by --kv-heads or --attention, validated."""
+    if (kv_heads is not None or attention is not None) and not spec.per_head_kv:
+        raise UsageError(
+            f"{spec.id} caches one MLA latent per token, not per-head K/V: "
+            "--kv-heads and --attention do not apply"
+        )
     if kv_heads is not None and attention is not None:
         raise UsageError("give --kv-heads or --attention, not both")
     if attention is not None:
@@ -169,11 +178,15 @@ def variants(
     heads = spec.num_query_heads
 
     def one(name: str, override: int | None) -> Variant:
-        shown = override if override is not None else spec.num_kv_heads
         result = size(expand(spec, override), seq, batch, k_format, v_format)
+        if not spec.per_head_kv:  # one latent per token: reported as 1 KV head, labelled MLA
+            return Variant(name, 1, "MLA", result)
+        shown = override if override is not None else spec.num_kv_heads
         return Variant(name, shown, attention_label(heads, shown), result)
 
     first = one("configured", None) if kv_heads is None else one("dialed", kv_heads)
+    if not spec.per_head_kv:
+        return (first,)  # a latent cache has no MHA/MQA form to compare with
     return (first, one("mha", heads), one("mqa", 1))
 
 
@@ -187,6 +200,7 @@ def dial(
     spec: ModelSpec, seq: int, batch: int, k_format: ElementFormat, v_format: ElementFormat
 ) -> list[Variant]:
     """The model re-grouped at every valid KV-head count G (divisors of the query heads)."""
+    resolve_kv_heads(spec, spec.num_query_heads, None)  # refuses latent-only (MLA) models
     heads = spec.num_query_heads
     return [
         Variant(

@@ -43,7 +43,22 @@ class SlidingGroup(_Frozen):
     num_kv_heads: int | None = Field(default=None, gt=0)
 
 
-LayerGroupSpec = Annotated[FullGroup | SlidingGroup, Field(discriminator="kind")]
+class LatentGroup(_Frozen):
+    """`count` MLA layers (DeepSeek V2/V3, Kimi K2): one compressed latent per token.
+
+    Each token keeps kv_lora_rank + qk_rope_head_dim values (512 + 64 = 576 for
+    DeepSeek V3), shared by every head: no factor 2 for K and V, no per-head copies.
+    """
+
+    kind: Literal["latent"]
+    count: int = Field(gt=0)
+    kv_lora_rank: int = Field(gt=0)
+    """Width of the compressed KV latent (config.json kv_lora_rank)."""
+    qk_rope_head_dim: int = Field(ge=0)
+    """Width of the decoupled RoPE key shared by all heads (qk_rope_head_dim)."""
+
+
+LayerGroupSpec = Annotated[FullGroup | SlidingGroup | LatentGroup, Field(discriminator="kind")]
 
 
 def _check_weight_dtype(name: str) -> str:
@@ -120,9 +135,14 @@ class ModelSpec(_Frozen):
         """Every KV head count used by some layer."""
         counts = {self.num_kv_heads}
         for group in self.layers or ():
-            if group.num_kv_heads is not None:
+            if not isinstance(group, LatentGroup) and group.num_kv_heads is not None:
                 counts.add(group.num_kv_heads)
         return counts
+
+    @property
+    def per_head_kv(self) -> bool:
+        """True when some layer stores K/V per KV head (so grouping can be dialed)."""
+        return self.layers is None or any(not isinstance(g, LatentGroup) for g in self.layers)
 
     @property
     def k_head_dim(self) -> int:

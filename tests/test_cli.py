@@ -97,6 +97,16 @@ def test_size_user_yaml(run, tmp_path):
     assert run.json("size", str(path), "--seq", "10")["total_bytes"] == 160
 
 
+def test_size_mla_json(run):
+    data = run.json("size", "deepseek-v3", "--seq", "2048", "--batch", "32")
+    assert (data["attention"], data["kv_heads"], data["configured_kv_heads"]) == ("MLA", 1, 128)
+    assert data["total_bytes"] == 4_605_345_792 and data["v_bytes"] == 0
+    assert data["groups"][0]["kind"] == "latent" and data["groups"][0]["kv_lora_rank"] == 512
+    assert [v["name"] for v in data["variants"]] == ["configured"]
+    assert data["variants"][0]["mha_ratio"] is None
+    assert "latent 512+64" in run("size", "deepseek-v3", "-s", "2048", "-b", "32").stdout
+
+
 def test_dial(run):
     data = run.json("dial", "llama3-70b", "--seq", "2048", "--batch", "32")
     rows = {r["kv_heads"]: r for r in data["rows"]}
@@ -148,6 +158,8 @@ def test_help_and_no_args(run):
         (["size"], "Missing argument"),
         (["size", "llama3-70b", "--sq", "5"], "No such option"),
         (["dial", "llama4"], "unknown model"),
+        (["dial", "deepseek-v3"], "MLA latent"),
+        (["size", "deepseek-v3", "--kv-heads", "8"], "MLA latent"),
         (["models", "llama4"], "unknown model"),
         (["frobnicate"], "No such command"),
     ],

@@ -105,6 +105,12 @@ def test_tensor_parallel_replicates_past_kv_heads():
     # 80 layers x 1 head x 128 x 2 B x 2 = 40,960
 
 
+def test_mla_latent_is_replicated_on_every_rank():
+    spec = load_model("deepseek-v3")
+    # 61 x 576 x 2 = 70,272 B per token on every GPU, whatever the tensor parallel size
+    assert [deploy(spec, tp).bytes_per_device(1, 1, FP16, FP16) for tp in (1, 8)] == [70_272] * 2
+
+
 def test_pipeline_parallel_most_loaded_stage_decides():
     spec = load_model("llama3-70b")
     # 80 layers on 3 stages: [27, 27, 26]; the 27-layer stages decide: 27 x 4,096 = 110,592 B
@@ -185,10 +191,20 @@ def questions(draw):
     window = draw(st.none() | st.integers(1, 3000))
     if draw(st.booleans()) and layers > 1:  # a local/global mix
         split = draw(st.integers(1, layers - 1))
-        groups = [
-            {"kind": "sliding", "count": split, "window": draw(st.integers(1, 3000))},
-            {"kind": "full", "count": layers - split},
-        ]
+        rest = draw(
+            st.sampled_from(
+                [
+                    {"kind": "full", "count": layers - split},
+                    {
+                        "kind": "latent",
+                        "count": layers - split,
+                        "kv_lora_rank": 512,
+                        "qk_rope_head_dim": 64,
+                    },
+                ]
+            )
+        )
+        groups = [{"kind": "sliding", "count": split, "window": draw(st.integers(1, 3000))}, rest]
         spec = make_spec(
             num_query_heads=heads,
             num_kv_heads=kv,
@@ -231,9 +247,11 @@ def test_answers_are_exact(question, batch, seq):
     assert dep.bytes_per_device(seq, b + 1, fmt, fmt) > kv
 
 
-# H200: 143,771 MiB = 150,754,820,096 B x 0.9 = 135,679,338,086 usable, 1.5 GiB overhead:
-# bf16 70B-class weights (137.95 GB, 141.11 GB) and 405B (811.71 GB) do not fit one card.
-TOO_BIG_FOR_ONE_H200 = {"llama2-70b", "llama3-70b", "llama3.1-405b"}
+# H200: 143,771 MiB = 150,754,820,096 B x 0.9 = 135,679,338,086 usable, minus 1.5 GiB
+# overhead = 134.07 GB for weights and KV.  Too big: bf16 70B-class weights (llama2-70b
+# 137.95 GB, llama3-70b 141.11 GB, qwen2.5-72b 145.41 GB), 405B (811.71 GB), DeepSeek V3 in
+# fp8 (671.03 GB).  Mixtral 8x7B fits: 46,702,792,704 x 2 = 93.41 GB.
+TOO_BIG_FOR_ONE_H200 = {"llama2-70b", "llama3-70b", "qwen2.5-72b", "llama3.1-405b", "deepseek-v3"}
 
 
 @pytest.mark.parametrize("spec", all_models(), ids=lambda s: s.id)

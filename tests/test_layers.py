@@ -35,6 +35,15 @@ def test_sliding_layer_caps_at_window():
     ]
 
 
+def test_latent_layer():
+    from kvcalc.layers import LatentAttention
+
+    layer = LatentAttention(kv_lora_rank=512, qk_rope_head_dim=64)
+    assert (layer.k_token_bytes(FP16), layer.v_token_bytes(FP16)) == (576 * 2, 0)
+    assert layer.tokens_held(5000) == 5000 and layer.saturates_at is None
+    assert layer.shard(8) == layer and layer.with_kv_heads(4) == layer  # replicated, not split
+
+
 def test_expand_uniform_and_sliding():
     assert expand(make_spec()) == (LayerGroup(FullAttention(2, 64, 64), 4),)
     assert expand(make_spec(sliding_window=16)) == (LayerGroup(SlidingWindow(2, 64, 64, 16), 4),)

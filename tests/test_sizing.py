@@ -58,6 +58,34 @@ def test_mistral_window():
     assert total("mistral-7b-v0.3", 32768, 1) == 131_072 * 32768 == 4_294_967_296
 
 
+def test_deepseek_v3_latent():
+    # 61 layers x (512 + 64) x 2 bytes = 70,272 B/token; x 2,048 x 32 = 4,605,345,792 B
+    result = size(expand(load_model("deepseek-v3")), 2048, 32, FP16, FP16)
+    assert result.bytes_per_token == 61 * 576 * 2 == 70_272
+    assert result.total_bytes == 70_272 * 65_536 == 4_605_345_792
+    assert result.v_bytes == 0  # the latent is one row, reported as K
+
+
+def test_mla_has_no_kv_heads_to_dial():
+    spec = load_model("deepseek-v3")
+    shown = variants(spec, 10, 1, FP16, FP16)
+    assert [(v.name, v.kv_heads, v.attention) for v in shown] == [("configured", 1, "MLA")]
+    for args in ((8, None), (None, "mha")):
+        with pytest.raises(UsageError, match="MLA latent"):
+            resolve_kv_heads(spec, *args)
+    with pytest.raises(UsageError, match="MLA latent"):
+        dial(spec, 10, 1, FP16, FP16)
+
+
+def test_falcon_7b_is_mqa_and_qwen25_has_no_window():
+    # Falcon 7B: 32 layers x 1 KV head x 64 x 2 B x 2 = 8,192 B/token (71 heads would be 581,632)
+    assert total("falcon-7b", 1, 1) == 32 * 1 * 64 * 2 * 2 == 8192
+    # Qwen2.5 7B: sliding_window 131072 in its config is disabled: every token stays
+    assert total("qwen2.5-7b", 200_000, 1) == 57_344 * 200_000
+    # Qwen3 32B: explicit head_dim 128 (hidden/heads would be 80)
+    assert total("qwen3-32b", 1, 1) == 2 * 64 * 8 * 128 * 2
+
+
 def test_gqa_ratios_from_the_article():
     # Llama 3 70B 64 -> 8 heads: 8x; Mistral 7B 32 -> 8: 4x
     assert total("llama3-70b", 100, 1, 64) == 8 * total("llama3-70b", 100, 1)
