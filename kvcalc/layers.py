@@ -183,8 +183,8 @@ def expand(spec: ModelSpec, num_kv_heads: int | None = None) -> tuple[LayerGroup
         else:
             cache = SlidingWindow(heads, k_dim, v_dim, spec.sliding_window)
         return (LayerGroup(cache, spec.num_layers),)
-    groups = []
-    for group in spec.layers:
+    groups: list[LayerGroup] = []
+    for group in spec.cache_groups():
         if isinstance(group, LatentGroup):
             cache = LatentAttention(group.kv_lora_rank, group.qk_rope_head_dim)
         elif isinstance(group, FullGroup):
@@ -195,7 +195,10 @@ def expand(spec: ModelSpec, num_kv_heads: int | None = None) -> tuple[LayerGroup
             cache = SlidingWindow(
                 num_kv_heads or group.num_kv_heads or spec.num_kv_heads, k_dim, v_dim, group.window
             )
-        groups.append(LayerGroup(cache, group.count))
+        if groups and groups[-1].cache == cache:  # merge runs of identical layers
+            groups[-1] = LayerGroup(cache, groups[-1].count + group.count)
+        else:
+            groups.append(LayerGroup(cache, group.count))
     return tuple(groups)
 
 

@@ -151,12 +151,12 @@ def size_tables(spec: ModelSpec, shown: tuple[Variant, ...], dtype_label: str) -
     main, mha_total = shown[0], mha_total_of(shown)
     result = main.result
     groups = new_table(
-        "Layer groups (K+V B/token: one token in one layer)",
+        "Layer groups (B/token: K+V bytes of one token in one layer; held: tokens per request)",
         "layers",
         "kind",
-        "KV heads",
-        "tokens held",
-        "K+V B/token",
+        "KV",
+        "held",
+        "B/token",
         "total",
         "total",
         left=("kind",),
@@ -167,7 +167,7 @@ def size_tables(spec: ModelSpec, shown: tuple[Variant, ...], dtype_label: str) -
             group_label(g),
             count(g.cache.num_kv_heads),
             count(g.tokens_held),
-            f"{count(g.k_token_bytes)}+{count(g.v_token_bytes)}",
+            count(g.layer_token_bytes),
             dec(g.total_bytes),
             bin_(g.total_bytes),
         )

@@ -85,6 +85,18 @@ def group_size(
     return GroupSize(cache, group.count, held, k_token, v_token, slots * k_token, slots * v_token)
 
 
+def merge(groups: tuple[LayerGroup, ...]) -> tuple[LayerGroup, ...]:
+    """One group per distinct cache spec, in order of first appearance.
+
+    Bytes do not depend on layer order (only the pipeline split does), so Gemma 2's
+    21 alternations of sliding/full become two groups of 21 layers.
+    """
+    counts: dict[LayerCache, int] = {}
+    for group in groups:
+        counts[group.cache] = counts.get(group.cache, 0) + group.count
+    return tuple(LayerGroup(cache, n) for cache, n in counts.items())
+
+
 def size(
     groups: tuple[LayerGroup, ...],
     seq: int,
@@ -102,7 +114,7 @@ def size(
     """
     if seq < 0 or batch < 1:
         raise UsageError(f"need seq >= 0 and batch >= 1, got seq={seq}, batch={batch}")
-    sizes = tuple(group_size(g, seq, batch, k_format, v_format) for g in groups)
+    sizes = tuple(group_size(g, seq, batch, k_format, v_format) for g in merge(groups))
     return SizeResult(
         seq, batch, sizes, sum(s.k_bytes for s in sizes), sum(s.v_bytes for s in sizes)
     )

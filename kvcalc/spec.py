@@ -17,6 +17,7 @@ from kvcalc.errors import UnknownNameError
 from kvcalc.units import parse_bytes
 
 _ID_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
+MAX_LAYERS = 1_000_000
 
 
 class _Frozen(BaseModel):
@@ -58,7 +59,42 @@ class LatentGroup(_Frozen):
     """Width of the decoupled RoPE key shared by all heads (qk_rope_head_dim)."""
 
 
-LayerGroupSpec = Annotated[FullGroup | SlidingGroup | LatentGroup, Field(discriminator="kind")]
+class RepeatGroup(_Frozen):
+    """A run of groups repeated `times` times, for patterns such as Gemma's local/global mix.
+
+    Gemma 3 27B: `{kind: repeat, times: 10, layers: [sliding x5, full x1]}` then 2 sliding.
+    """
+
+    kind: Literal["repeat"]
+    times: int = Field(gt=0)
+    layers: tuple[LayerGroupSpec, ...] = Field(min_length=1)
+
+
+LayerGroupSpec = Annotated[
+    FullGroup | SlidingGroup | LatentGroup | RepeatGroup, Field(discriminator="kind")
+]
+CacheGroupSpec = FullGroup | SlidingGroup | LatentGroup
+
+
+def layer_count(groups: tuple[LayerGroupSpec, ...]) -> int:
+    """Layers the groups describe, by arithmetic (a repeat of 10**12 is not unrolled)."""
+    return sum(
+        g.times * layer_count(g.layers) if isinstance(g, RepeatGroup) else g.count for g in groups
+    )
+
+
+def unroll(groups: tuple[LayerGroupSpec, ...]) -> list[CacheGroupSpec]:
+    """The groups in layer order with every repeat written out (call after layer_count)."""
+    out: list[CacheGroupSpec] = []
+    for g in groups:
+        if isinstance(g, RepeatGroup):
+            out.extend(unroll(g.layers) * g.times)
+        else:
+            out.append(g)
+    return out
+
+
+RepeatGroup.model_rebuild()  # resolve the recursive LayerGroupSpec reference
 
 
 def _check_weight_dtype(name: str) -> str:
@@ -91,8 +127,9 @@ class ModelSpec(_Frozen):
     max_context: int = Field(gt=0)
     """Longest context the model supports, in tokens."""
 
-    num_layers: int = Field(gt=0)
-    """Decoder layers (config.json num_hidden_layers)."""
+    num_layers: int = Field(gt=0, le=MAX_LAYERS)
+    """Decoder layers (config.json num_hidden_layers); at most a million, so unrolling a
+    layer pattern stays bounded in memory."""
     num_query_heads: int = Field(gt=0)
     """Attention (query) heads (num_attention_heads)."""
     num_kv_heads: int = Field(gt=0)
@@ -115,34 +152,41 @@ class ModelSpec(_Frozen):
                 f"hidden_size {self.hidden_size} is not divisible by num_query_heads "
                 f"{self.num_query_heads}; give head_dim explicitly"
             )
+        # Count layers by arithmetic before anything unrolls the groups, so a repeat of
+        # 10**12 is refused here instead of filling memory.
+        if self.layers is not None:
+            if self.sliding_window is not None:
+                raise ValueError("give sliding_window per layer group when `layers` is set")
+            total = layer_count(self.layers)
+            if total != self.num_layers:
+                raise ValueError(
+                    f"layer group counts add up to {total}, not num_layers {self.num_layers}"
+                )
         for kv_heads in self.kv_head_counts():
             if self.num_query_heads % kv_heads:
                 raise ValueError(
                     f"num_query_heads {self.num_query_heads} is not divisible by "
                     f"{kv_heads} KV heads"
                 )
-        if self.layers is not None:
-            if self.sliding_window is not None:
-                raise ValueError("give sliding_window per layer group when `layers` is set")
-            total = sum(group.count for group in self.layers)
-            if total != self.num_layers:
-                raise ValueError(
-                    f"layer group counts add up to {total}, not num_layers {self.num_layers}"
-                )
         return self
 
     def kv_head_counts(self) -> set[int]:
         """Every KV head count used by some layer."""
         counts = {self.num_kv_heads}
-        for group in self.layers or ():
+        for group in self.cache_groups():
             if not isinstance(group, LatentGroup) and group.num_kv_heads is not None:
                 counts.add(group.num_kv_heads)
         return counts
 
+    def cache_groups(self) -> list[CacheGroupSpec]:
+        """The layer groups in order, repeats unrolled (empty when `layers` is not set)."""
+        return unroll(self.layers) if self.layers is not None else []
+
     @property
     def per_head_kv(self) -> bool:
         """True when some layer stores K/V per KV head (so grouping can be dialed)."""
-        return self.layers is None or any(not isinstance(g, LatentGroup) for g in self.layers)
+        groups = self.cache_groups()
+        return self.layers is None or any(not isinstance(g, LatentGroup) for g in groups)
 
     @property
     def k_head_dim(self) -> int:

@@ -29,6 +29,10 @@ PRESETS = {
     # MLA: layers x (kv_lora_rank 512 + qk_rope_head_dim 64) x 2 bytes, no factor 2 for K/V
     "deepseek-v3": (61 * (512 + 64) * 2, 671_026_419_200, 163840),  # 70,272
     "deepseek-v2-lite": (27 * (512 + 64) * 2, 15_706_484_224, 163840),  # 31,104
+    # local/global mixes: bytes of one token in every layer (before windows cap anything)
+    "gemma-2-9b": (2 * 42 * 8 * 256 * 2, 9_241_705_984, 8192),  # 344,064; head_dim 256
+    "gemma-2-27b": (2 * 46 * 16 * 128 * 2, 27_227_128_320, 8192),  # 376,832
+    "gemma-3-27b": (2 * 62 * 16 * 128 * 2, 27_009_346_304, 131072),  # 507,904
 }
 
 

@@ -11,6 +11,7 @@ from kvcalc.catalog import all_models, load_hardware, load_model
 from kvcalc.dtypes import KV_FORMATS, kv_format, weight_format
 from kvcalc.errors import UsageError
 from kvcalc.fit import Question, Target, deploy, fit_model, make_target, parallelism
+from kvcalc.sizing import merge
 from kvcalc.units import GB, TB, GiB, MiB
 from tests.conftest import FP16, make_spec
 
@@ -109,6 +110,15 @@ def test_mla_latent_is_replicated_on_every_rank():
     spec = load_model("deepseek-v3")
     # 61 x 576 x 2 = 70,272 B per token on every GPU, whatever the tensor parallel size
     assert [deploy(spec, tp).bytes_per_device(1, 1, FP16, FP16) for tp in (1, 8)] == [70_272] * 2
+
+
+def test_pipeline_split_follows_layer_order_for_gemma_3():
+    spec = load_model("gemma-3-27b")
+    # 62 layers on 2 stages: [31, 31]; layers 0-30 hold 5 global (5, 11, 17, 23, 29) and
+    # 26 local, 31-61 hold 5 global and 26 local: both stages weigh the same
+    stages = deploy(spec, 1, 2).stages
+    kinds = [sorted((g.cache.kind, g.count) for g in merge(stage)) for stage in stages]
+    assert kinds == [[("full", 5), ("sliding", 26)]] * 2
 
 
 def test_pipeline_parallel_most_loaded_stage_decides():

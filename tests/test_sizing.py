@@ -86,6 +86,24 @@ def test_falcon_7b_is_mqa_and_qwen25_has_no_window():
     assert total("qwen3-32b", 1, 1) == 2 * 64 * 8 * 128 * 2
 
 
+def test_gemma_3_local_global_mix():
+    # one token in every layer: 62 x 16 KV heads x 128 x 2 B x 2 = 507,904 B
+    short = size(expand(load_model("gemma-3-27b")), 1, 1, FP16, FP16)
+    assert short.total_bytes == 62 * 8192 == 507_904
+    # 131,072 tokens: 10 global layers hold all; 52 local layers hold 1,024
+    long = size(expand(load_model("gemma-3-27b")), 131_072, 1, FP16, FP16)
+    assert long.total_bytes == 10 * 8192 * 131_072 + 52 * 8192 * 1024 == 11_173_625_856
+    assert long.total_bytes < 62 * 8192 * 131_072  # 66,571,993,088 with every layer full
+    assert [(g.cache.kind, g.count) for g in long.groups] == [("sliding", 52), ("full", 10)]
+
+
+def test_gemma_2_alternation_order_and_merge():
+    groups = expand(load_model("gemma-2-9b"))
+    assert len(groups) == 42 and groups[0].cache.kind == "sliding"  # layer 0 is local
+    # 21 local x 4,096 + 21 global x 8,192 tokens, 8,192 B per token per layer (256-dim heads)
+    assert size(groups, 8192, 1, FP16, FP16).total_bytes == 21 * 8192 * (4096 + 8192)
+
+
 def test_gqa_ratios_from_the_article():
     # Llama 3 70B 64 -> 8 heads: 8x; Mistral 7B 32 -> 8: 4x
     assert total("llama3-70b", 100, 1, 64) == 8 * total("llama3-70b", 100, 1)

@@ -41,6 +41,39 @@ def test_invalid_specs(overrides, message):
     assert message in str(err.value)
 
 
+def test_repeat_groups():
+    spec = make_spec(
+        num_layers=8,
+        layers=[
+            {
+                "kind": "repeat",
+                "times": 2,
+                "layers": [
+                    {"kind": "sliding", "count": 3, "window": 16},
+                    {"kind": "full", "count": 1},
+                ],
+            }
+        ],
+    )
+    assert [(g.kind, g.count) for g in spec.cache_groups()] == [
+        ("sliding", 3),
+        ("full", 1),
+        ("sliding", 3),
+        ("full", 1),
+    ]
+
+
+def test_huge_repeat_is_refused_without_unrolling():
+    # 10**12 layers would exhaust memory if unrolled before the count check
+    with pytest.raises(ValidationError, match="add up to 1000000000000, not num_layers 8"):
+        make_spec(
+            num_layers=8,
+            layers=[{"kind": "repeat", "times": 10**12, "layers": [{"kind": "full", "count": 1}]}],
+        )
+    with pytest.raises(ValidationError, match="less than or equal to 1000000"):
+        make_spec(num_layers=10**12)
+
+
 def test_spec_is_frozen():
     spec = make_spec()
     with pytest.raises(ValidationError):
