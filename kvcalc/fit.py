@@ -171,6 +171,14 @@ class Deployment:
         """KV bytes on the most loaded device (every stage must fit the same budget)."""
         return max(size(stage, seq, batch, k_format, v_format).total_bytes for stage in self.stages)
 
+    def token_bytes(self, k_format: ElementFormat, v_format: ElementFormat) -> int:
+        """Bytes one more cached token costs on the most loaded device (before windows cap)."""
+        return max(size(stage, 1, 1, k_format, v_format).bytes_per_token for stage in self.stages)
+
+    def state_bytes(self, k_format: ElementFormat, v_format: ElementFormat) -> int:
+        """Fixed recurrent state one request holds on the most loaded device."""
+        return max(size(stage, 0, 1, k_format, v_format).state_bytes for stage in self.stages)
+
     @property
     def saturates_at(self) -> int | None:
         """Length past which no device grows (all layers windowed), else None."""

@@ -15,9 +15,16 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
-from kvcalc.dtypes import ElementFormat
+from kvcalc.dtypes import KV_FORMATS, ElementFormat
 from kvcalc.errors import UsageError
-from kvcalc.spec import FullGroup, LatentGroup, ModelSpec, SlidingGroup
+from kvcalc.spec import (
+    FullGroup,
+    GatedDeltaNetGroup,
+    LatentGroup,
+    MambaGroup,
+    ModelSpec,
+    SlidingGroup,
+)
 
 if TYPE_CHECKING:  # typing.Self is 3.11+; annotations are not evaluated at run time
     from typing_extensions import Self
@@ -43,6 +50,10 @@ class LayerCache(Protocol):
 
     def v_token_bytes(self, fmt: ElementFormat) -> int: ...
 
+    def state_bytes(self) -> int:
+        """Bytes one request keeps whatever its length (recurrent state); 0 for attention."""
+        ...
+
     def with_kv_heads(self, num_kv_heads: int) -> LayerCache: ...
 
     def shard(self, tp: int) -> LayerCache: ...
@@ -62,6 +73,9 @@ class _PerHeadKV:
 
     def v_token_bytes(self, fmt: ElementFormat) -> int:
         return fmt.row_bytes(self.num_kv_heads * self.v_head_dim)
+
+    def state_bytes(self) -> int:
+        return 0
 
     def with_kv_heads(self, num_kv_heads: int) -> Self:
         return replace(self, num_kv_heads=num_kv_heads)
@@ -138,11 +152,81 @@ class LatentAttention:
     def v_token_bytes(self, fmt: ElementFormat) -> int:
         return 0
 
+    def state_bytes(self) -> int:
+        return 0
+
     def with_kv_heads(self, num_kv_heads: int) -> LatentAttention:
         return self  # a latent has no KV heads to re-group
 
     def shard(self, tp: int) -> LatentAttention:
         return self  # every tensor-parallel rank keeps the whole latent (vLLM, SGLang)
+
+
+@dataclass(frozen=True, slots=True)
+class ConstantState:
+    """A recurrent layer (Mamba, Gated DeltaNet): a fixed state per request, nothing per token.
+
+    The state is in its own element format (`value_bytes`), not the KV format: engines
+    keep it at the model dtype or wider when the KV cache is quantized.
+    """
+
+    mixer: str
+    """mamba | gated_deltanet"""
+    conv_values: int
+    recurrent_values: int
+    value_bytes: int
+
+    @property
+    def kind(self) -> str:
+        return "state"
+
+    @property
+    def num_kv_heads(self) -> int:
+        return 0
+
+    @property
+    def saturates_at(self) -> int | None:
+        return 0  # full size from the first token on
+
+    def tokens_held(self, seq: int) -> int:
+        return 0
+
+    def k_token_bytes(self, fmt: ElementFormat) -> int:
+        return 0
+
+    def v_token_bytes(self, fmt: ElementFormat) -> int:
+        return 0
+
+    def state_bytes(self) -> int:
+        # Jamba, bf16: (24,576 + 131,072) x 2 = 311,296 B per Mamba layer per request
+        return (self.conv_values + self.recurrent_values) * self.value_bytes
+
+    def with_kv_heads(self, num_kv_heads: int) -> ConstantState:
+        return self
+
+    def shard(self, tp: int) -> ConstantState:
+        # vLLM splits channels and heads over ranks and requires an even split
+        if self.conv_values % tp or self.recurrent_values % tp:
+            raise UsageError(f"tensor parallel size {tp} does not divide the {self.mixer} state")
+        return replace(
+            self, conv_values=self.conv_values // tp, recurrent_values=self.recurrent_values // tp
+        )
+
+
+def state_cache(group: MambaGroup | GatedDeltaNetGroup) -> ConstantState:
+    """The fixed per-request state of one recurrent layer, from its config fields."""
+    value_bytes = KV_FORMATS[group.state_dtype].block_bytes
+    if isinstance(group, MambaGroup):
+        # conv: d_inner x (d_conv - 1); SSM: d_inner x d_state (Jamba: 8,192 x 3 + 8,192 x 16)
+        conv = group.d_inner * (group.d_conv - 1)
+        return ConstantState("mamba", conv, group.d_inner * group.d_state, value_bytes)
+    # conv over q, k and v channels: (2 x 16 x 128 + 32 x 128) x 3 = 24,576 for Qwen3-Next;
+    # recurrent: one k_dim x v_dim matrix per value head, 32 x 128 x 128 = 524,288
+    channels = 2 * group.num_k_heads * group.head_k_dim + group.num_v_heads * group.head_v_dim
+    recurrent = group.num_v_heads * group.head_k_dim * group.head_v_dim
+    return ConstantState(
+        "gated_deltanet", channels * (group.conv_kernel - 1), recurrent, value_bytes
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +269,9 @@ def expand(spec: ModelSpec, num_kv_heads: int | None = None) -> tuple[LayerGroup
         return (LayerGroup(cache, spec.num_layers),)
     groups: list[LayerGroup] = []
     for group in spec.cache_groups():
-        if isinstance(group, LatentGroup):
+        if isinstance(group, MambaGroup | GatedDeltaNetGroup):
+            cache = state_cache(group)
+        elif isinstance(group, LatentGroup):
             cache = LatentAttention(group.kv_lora_rank, group.qk_rope_head_dim)
         elif isinstance(group, FullGroup):
             cache = FullAttention(

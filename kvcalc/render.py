@@ -12,7 +12,7 @@ from dataclasses import asdict
 from fractions import Fraction
 from typing import Any
 
-from kvcalc.layers import LatentAttention, SlidingWindow
+from kvcalc.layers import ConstantState, LatentAttention, SlidingWindow
 from kvcalc.sizing import GroupSize, Variant, model_attention_kind
 from kvcalc.spec import ModelSpec
 from kvcalc.units import auto_unit, fixed, format_bytes
@@ -72,6 +72,7 @@ def group_json(group: GroupSize) -> dict[str, Any]:
         "v_token_bytes": group.v_token_bytes,
         "k_bytes": group.k_bytes,
         "v_bytes": group.v_bytes,
+        "state_bytes": group.state_bytes,
         "total_bytes": group.total_bytes,
     }
 
@@ -121,6 +122,7 @@ def size_json(
         "bytes_per_request": result.bytes_per_request,
         "k_bytes": result.k_bytes,
         "v_bytes": result.v_bytes,
+        "state_bytes": result.state_bytes,
         "total_bytes": result.total_bytes,
         "groups": [group_json(g) for g in result.groups],
         "variants": [variant_json(v, mha_total) for v in shown],
@@ -144,6 +146,8 @@ def group_label(group: GroupSize) -> str:
         return f"sliding {cache.window:,}"
     if isinstance(cache, LatentAttention):
         return f"latent {cache.kv_lora_rank}+{cache.qk_rope_head_dim}"
+    if isinstance(cache, ConstantState):
+        return f"{cache.mixer} state"
     return cache.kind
 
 
@@ -196,8 +200,9 @@ def size_tables(spec: ModelSpec, shown: tuple[Variant, ...], dtype_label: str) -
             if mha_total is not None and r.total_bytes
             else "-",
         )
+    state = f" + state {count(result.state_bytes)} B" if result.state_bytes else ""
     summary = (
-        f"{main.attention}: K {count(result.k_bytes)} B + V {count(result.v_bytes)} B = "
+        f"{main.attention}: K {count(result.k_bytes)} B + V {count(result.v_bytes)} B{state} = "
         f"[bold]{count(result.total_bytes)} B = {both(result.total_bytes)}[/bold]"
     )
     return [header(spec), groups, variants, summary]

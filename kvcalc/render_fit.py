@@ -63,7 +63,8 @@ def fit_json(result: FitResult) -> dict[str, Any]:
         "kv_heads_per_device": kv_heads_per_device(result),
         "kv_heads_replicated": replicated(result),
         "layers_per_device": layers_per_device(result),
-        "bytes_per_token_per_device": d.bytes_per_device(1, 1, result.k_format, result.v_format),
+        "bytes_per_token_per_device": d.token_bytes(result.k_format, result.v_format),
+        "state_bytes_per_request_per_device": d.state_bytes(result.k_format, result.v_format),
         "batch": result.batch,
         "max_context_memory": result.max_context_memory,
         "model_max_context": result.spec.max_context,
@@ -124,12 +125,15 @@ def fit_tables(result: FitResult) -> list[Any]:
         ),
         budget_table(result),
     ]
-    per_token = result.deployment.bytes_per_device(1, 1, result.k_format, result.v_format)
+    per_token = result.deployment.token_bytes(result.k_format, result.v_format)
+    state = result.deployment.state_bytes(result.k_format, result.v_format)
     heads = kv_heads_per_device(result)
     kv_line = (
-        f"KV per token per device: {count(per_token)} B ({layers_per_device(result)} layers x "
-        f"{heads} KV head{'s' if heads > 1 else ''}, {result.k_format.name})"
+        f"KV per token per device: {count(per_token)} B ({layers_per_device(result)} layers, "
+        f"up to {heads} KV head{'s' if heads != 1 else ''} each, {result.k_format.name})"
     )
+    if state:
+        kv_line += f"; fixed recurrent state per request: {count(state)} B"
     if replicated(result):
         kv_line += (
             f"; tensor parallel {result.deployment.tp} exceeds "

@@ -7,6 +7,7 @@ For one group of `count` identical layers and `batch` requests of `seq` tokens:
 
     K bytes = count x batch x tokens_held(seq) x row_bytes(kv_heads x k_head_dim)
     V bytes = count x batch x tokens_held(seq) x row_bytes(kv_heads x v_head_dim)
+    state bytes = count x batch x state_bytes   (recurrent layers; length-independent)
 
 Llama 3 70B, fp16, 2,048 tokens x 32 requests: 80 x 32 x 2,048 x 2,048 B =
 10,737,418,240 B of K, the same of V, 21,474,836,480 B in all (21.47 GB, 20.00 GiB).
@@ -18,7 +19,14 @@ from dataclasses import dataclass
 
 from kvcalc.dtypes import ElementFormat
 from kvcalc.errors import UsageError
-from kvcalc.layers import LatentAttention, LayerCache, LayerGroup, SlidingWindow, expand
+from kvcalc.layers import (
+    ConstantState,
+    LatentAttention,
+    LayerCache,
+    LayerGroup,
+    SlidingWindow,
+    expand,
+)
 from kvcalc.spec import ModelSpec
 
 
@@ -35,10 +43,12 @@ class GroupSize:
     v_token_bytes: int
     k_bytes: int
     v_bytes: int
+    state_bytes: int
+    """Fixed per-request state of recurrent layers (0 for attention layers)."""
 
     @property
     def total_bytes(self) -> int:
-        return self.k_bytes + self.v_bytes
+        return self.k_bytes + self.v_bytes + self.state_bytes
 
     @property
     def layer_token_bytes(self) -> int:
@@ -55,10 +65,11 @@ class SizeResult:
     groups: tuple[GroupSize, ...]
     k_bytes: int
     v_bytes: int
+    state_bytes: int
 
     @property
     def total_bytes(self) -> int:
-        return self.k_bytes + self.v_bytes
+        return self.k_bytes + self.v_bytes + self.state_bytes
 
     @property
     def bytes_per_request(self) -> int:
@@ -82,7 +93,10 @@ def group_size(
     held = cache.tokens_held(seq)
     k_token, v_token = cache.k_token_bytes(k_format), cache.v_token_bytes(v_format)
     slots = group.count * batch * held  # (layer, request, token) cells this group keeps
-    return GroupSize(cache, group.count, held, k_token, v_token, slots * k_token, slots * v_token)
+    state = group.count * batch * cache.state_bytes()  # recurrent layers: fixed per request
+    return GroupSize(
+        cache, group.count, held, k_token, v_token, slots * k_token, slots * v_token, state
+    )
 
 
 def merge(groups: tuple[LayerGroup, ...]) -> tuple[LayerGroup, ...]:
@@ -116,7 +130,12 @@ def size(
         raise UsageError(f"need seq >= 0 and batch >= 1, got seq={seq}, batch={batch}")
     sizes = tuple(group_size(g, seq, batch, k_format, v_format) for g in merge(groups))
     return SizeResult(
-        seq, batch, sizes, sum(s.k_bytes for s in sizes), sum(s.v_bytes for s in sizes)
+        seq,
+        batch,
+        sizes,
+        sum(s.k_bytes for s in sizes),
+        sum(s.v_bytes for s in sizes),
+        sum(s.state_bytes for s in sizes),
     )
 
 
@@ -136,6 +155,9 @@ def model_attention_kind(spec: ModelSpec) -> str:
     label = attention_label(spec.num_query_heads, spec.num_kv_heads)
     if any(isinstance(g.cache, LatentAttention) for g in expand(spec)):
         label += " + MLA"
+    mixers = sorted({g.cache.mixer for g in expand(spec) if isinstance(g.cache, ConstantState)})
+    for mixer in mixers:
+        label += " + " + {"mamba": "Mamba", "gated_deltanet": "Gated DeltaNet"}.get(mixer, mixer)
     windows = sorted({g.cache.window for g in expand(spec) if isinstance(g.cache, SlidingWindow)})
     if windows:
         label += " + SWA " + "/".join(str(w) for w in windows)

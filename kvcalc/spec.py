@@ -59,6 +59,64 @@ class LatentGroup(_Frozen):
     """Width of the decoupled RoPE key shared by all heads (qk_rope_head_dim)."""
 
 
+def _check_state_dtype(name: str) -> str:
+    from kvcalc.dtypes import kv_format
+
+    try:
+        fmt = kv_format(name)
+    except UnknownNameError as exc:
+        raise ValueError(str(exc)) from None
+    if fmt.block_values != 1:
+        raise ValueError(f"state_dtype must be a plain format (fp32, bf16, fp16), not {fmt.name}")
+    return fmt.name
+
+
+StateDtype = Annotated[str, BeforeValidator(_check_state_dtype)]
+
+
+class MambaGroup(_Frozen):
+    """`count` Mamba (selective state-space) layers: a fixed state per request, no KV.
+
+    Per layer and request: a conv state of d_inner x (d_conv - 1) values and an SSM
+    state of d_inner x d_state (vLLM mamba1_state_shape).  Jamba: d_inner 8,192,
+    d_conv 4, d_state 16 -> 24,576 + 131,072 = 155,648 values.
+    """
+
+    kind: Literal["mamba"]
+    count: int = Field(gt=0)
+    d_inner: int = Field(gt=0)
+    """Inner width, mamba_expand x hidden_size (2 x 4096 = 8192 for Jamba)."""
+    d_state: int = Field(gt=0)
+    """SSM state size per channel (mamba_d_state)."""
+    d_conv: int = Field(gt=0)
+    """Convolution kernel width (mamba_d_conv); the cache keeps d_conv - 1 columns."""
+    state_dtype: StateDtype = "bf16"
+    """Element format of the state (engines default to the model dtype)."""
+
+
+class GatedDeltaNetGroup(_Frozen):
+    """`count` Gated DeltaNet (linear attention) layers: a fixed state per request.
+
+    Per layer and request: a conv state of (2 x k_heads x k_dim + v_heads x v_dim) x
+    (kernel - 1) values and a recurrent state of v_heads x k_dim x v_dim (vLLM
+    gated_delta_net_state_shape).  Qwen3-Next: 8,192 x 3 + 32 x 128 x 128 = 548,864.
+    """
+
+    kind: Literal["gated_deltanet"]
+    count: int = Field(gt=0)
+    num_k_heads: int = Field(gt=0)
+    """linear_num_key_heads"""
+    num_v_heads: int = Field(gt=0)
+    """linear_num_value_heads"""
+    head_k_dim: int = Field(gt=0)
+    """linear_key_head_dim"""
+    head_v_dim: int = Field(gt=0)
+    """linear_value_head_dim"""
+    conv_kernel: int = Field(gt=0)
+    """linear_conv_kernel_dim"""
+    state_dtype: StateDtype = "bf16"
+
+
 class RepeatGroup(_Frozen):
     """A run of groups repeated `times` times, for patterns such as Gemma's local/global mix.
 
@@ -71,9 +129,10 @@ class RepeatGroup(_Frozen):
 
 
 LayerGroupSpec = Annotated[
-    FullGroup | SlidingGroup | LatentGroup | RepeatGroup, Field(discriminator="kind")
+    FullGroup | SlidingGroup | LatentGroup | MambaGroup | GatedDeltaNetGroup | RepeatGroup,
+    Field(discriminator="kind"),
 ]
-CacheGroupSpec = FullGroup | SlidingGroup | LatentGroup
+CacheGroupSpec = FullGroup | SlidingGroup | LatentGroup | MambaGroup | GatedDeltaNetGroup
 
 
 def layer_count(groups: tuple[LayerGroupSpec, ...]) -> int:
@@ -174,7 +233,7 @@ class ModelSpec(_Frozen):
         """Every KV head count used by some layer."""
         counts = {self.num_kv_heads}
         for group in self.cache_groups():
-            if not isinstance(group, LatentGroup) and group.num_kv_heads is not None:
+            if isinstance(group, FullGroup | SlidingGroup) and group.num_kv_heads is not None:
                 counts.add(group.num_kv_heads)
         return counts
 
@@ -186,7 +245,7 @@ class ModelSpec(_Frozen):
     def per_head_kv(self) -> bool:
         """True when some layer stores K/V per KV head (so grouping can be dialed)."""
         groups = self.cache_groups()
-        return self.layers is None or any(not isinstance(g, LatentGroup) for g in groups)
+        return self.layers is None or any(isinstance(g, FullGroup | SlidingGroup) for g in groups)
 
     @property
     def k_head_dim(self) -> int:

@@ -42,6 +42,7 @@ def test_size_json_contract(run):
         "v_token_bytes": 2048,
         "k_bytes": 10_737_418_240,
         "v_bytes": 10_737_418_240,
+        "state_bytes": 0,
         "total_bytes": 21_474_836_480,
     }
 
@@ -105,6 +106,15 @@ def test_size_mla_json(run):
     assert [v["name"] for v in data["variants"]] == ["configured"]
     assert data["variants"][0]["mha_ratio"] is None
     assert "latent 512+64" in run("size", "deepseek-v3", "-s", "2048", "-b", "32").stdout
+
+
+def test_size_hybrid_json(run):
+    data = run.json("size", "jamba-v0.1", "--seq", "1000")
+    assert data["attention"] == "GQA-8" and data["state_bytes"] == 8_716_288
+    assert data["total_bytes"] == 1000 * 16_384 + 8_716_288
+    state = [g for g in data["groups"] if g["kind"] == "state"][0]
+    assert (state["mixer"], state["layers"], state["state_bytes"]) == ("mamba", 28, 8_716_288)
+    assert "+ state 8,716,288 B" in run("size", "jamba-v0.1", "--seq", "1000").stdout
 
 
 def test_dial(run):

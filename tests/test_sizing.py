@@ -104,6 +104,35 @@ def test_gemma_2_alternation_order_and_merge():
     assert size(groups, 8192, 1, FP16, FP16).total_bytes == 21 * 8192 * (4096 + 8192)
 
 
+def test_jamba_state_is_constant_per_request():
+    # 28 Mamba layers x (8,192 x 3 conv + 8,192 x 16 SSM) x 2 B = 8,716,288 B per request
+    state = 28 * (8192 * 3 + 8192 * 16) * 2
+    assert state == 8_716_288
+    for seq in (1, 1000, 262_144):
+        result = size(expand(load_model("jamba-v0.1")), seq, 2, FP16, FP16)
+        assert result.state_bytes == 2 * state  # two requests, whatever the length
+        assert result.k_bytes + result.v_bytes == 2 * seq * 16_384  # 4 attention layers
+    # the state is not charged as KV: 32 full layers would be 131,072 B/token
+    assert size(expand(load_model("jamba-v0.1")), 1, 1, FP16, FP16).bytes_per_token == 16_384
+
+
+def test_qwen3_next_deltanet_state():
+    # 36 layers x ((2 x 16 x 128 + 32 x 128) x 3 + 32 x 128 x 128) x 2 B = 39,518,208
+    result = size(expand(load_model("qwen3-next-80b-a3b")), 4096, 1, FP16, FP16)
+    assert result.state_bytes == 36 * (8192 * 3 + 524_288) * 2 == 39_518_208
+    assert result.k_bytes + result.v_bytes == 4096 * 24_576
+
+
+def test_state_ignores_kv_dtype_but_shards_over_tp():
+    fp8 = kv_format("fp8")
+    result = size(expand(load_model("jamba-v0.1")), 10, 1, fp8, fp8)
+    assert result.state_bytes == 8_716_288  # kept at bf16 when the KV cache is fp8
+    from kvcalc.fit import deploy
+
+    # tp 2: half the channels on each rank -> 4,358,144 B of state per GPU per request
+    assert deploy(load_model("jamba-v0.1"), 2).state_bytes(FP16, FP16) == 8_716_288 // 2
+
+
 def test_gqa_ratios_from_the_article():
     # Llama 3 70B 64 -> 8 heads: 8x; Mistral 7B 32 -> 8: 4x
     assert total("llama3-70b", 100, 1, 64) == 8 * total("llama3-70b", 100, 1)
@@ -207,7 +236,7 @@ def test_monotone_in_seq_and_batch(spec, seq_a, seq_b, batch, fmt_name):
 def test_k_plus_v_is_total_and_batch_is_linear(spec, seq, batch, k_name, v_name):
     kf, vf = kv_format(k_name), kv_format(v_name)
     result = size(expand(spec), seq, batch, kf, vf)
-    assert result.k_bytes + result.v_bytes == result.total_bytes
+    assert result.k_bytes + result.v_bytes + result.state_bytes == result.total_bytes
     assert result.total_bytes == batch * size(expand(spec), seq, 1, kf, vf).total_bytes
     assert sum(g.total_bytes for g in result.groups) == result.total_bytes
 

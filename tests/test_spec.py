@@ -74,6 +74,40 @@ def test_huge_repeat_is_refused_without_unrolling():
         make_spec(num_layers=10**12)
 
 
+@pytest.mark.parametrize(
+    "group, message",
+    [
+        ({"kind": "mamba", "count": 4, "d_inner": 64, "d_state": 16}, "d_conv"),
+        (
+            {
+                "kind": "mamba",
+                "count": 4,
+                "d_inner": 64,
+                "d_state": 16,
+                "d_conv": 4,
+                "state_dtype": "q8_0",
+            },
+            "plain format",
+        ),
+        (
+            {
+                "kind": "gated_deltanet",
+                "count": 4,
+                "num_k_heads": 2,
+                "num_v_heads": 2,
+                "head_k_dim": 8,
+                "head_v_dim": 8,
+                "conv_kernel": 0,
+            },
+            "greater than 0",
+        ),
+    ],
+)
+def test_invalid_state_groups(group, message):
+    with pytest.raises(ValidationError, match=message):
+        make_spec(layers=[group])
+
+
 def test_spec_is_frozen():
     spec = make_spec()
     with pytest.raises(ValidationError):
