@@ -8,6 +8,7 @@ failure becomes one SpecError line naming the file and the field.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from difflib import get_close_matches
 from functools import cache, lru_cache
 from pathlib import Path
@@ -110,11 +111,13 @@ def _load_preset(path: Path) -> ModelSpec:
 
 
 def _looks_like_file(name: str) -> bool:
-    return name.endswith((".yaml", ".yml")) or "/" in name or "\\" in name or Path(name).exists()
+    # 'meta-llama/Llama-4' is an unknown repo id, not a path, unless it exists on disk
+    return name.lower().endswith((".yaml", ".yml", ".json")) or Path(name).exists()
 
 
-def load_model(name: str) -> ModelSpec:
-    """A model by preset id, alias (e.g. the Hugging Face repo), or YAML file path."""
+def load_model(name: str, warn: Callable[[str], None] | None = None) -> ModelSpec:
+    """A model by preset id, alias (e.g. the Hugging Face repo), YAML file, config.json or
+    model directory; `warn` receives what an importer had to assume."""
     direct = configs_dir() / "models" / f"{_key(name)}.yaml"
     if direct.is_file():
         return _load_preset(direct)
@@ -123,8 +126,18 @@ def load_model(name: str) -> ModelSpec:
         return _load_preset(index[_key(name)])
     if _looks_like_file(name):
         path = Path(name)
+        if path.is_dir() or path.suffix.lower() == ".json":
+            from kvcalc.importers.hf import load_hf
+
+            imported, notes = load_hf(path)
+            for note in notes:
+                (warn or (lambda _: None))(note)
+            return imported
         if path.suffix.lower() not in (".yaml", ".yml") and path.is_file():
-            raise UsageError(f"{path}: unsupported model file type; kvcalc reads model YAML files")
+            raise UsageError(
+                f"{path}: unsupported model file type; kvcalc reads model YAML, config.json "
+                "or a model directory"
+            )
         spec: ModelSpec = validate(ModelSpec, read_yaml(path), str(path))
         return spec
     raise UnknownNameError(

@@ -156,7 +156,7 @@ def size(
     from kvcalc.dtypes import kv_format
     from kvcalc.sizing import resolve_kv_heads, variants
 
-    spec = load_model(model)
+    spec = load_model(model, warn)
     fmt = kv_format(kv_dtype)
     tokens = count_option(seq, "--seq") or spec.max_context
     requests = count_option(batch, "--batch") or 1
@@ -187,7 +187,7 @@ def dial(
     from kvcalc.dtypes import kv_format
     from kvcalc.sizing import dial as dial_rows
 
-    spec = load_model(model)
+    spec = load_model(model, warn)
     fmt = kv_format(kv_dtype)
     tokens = count_option(seq, "--seq") or spec.max_context
     rows = dial_rows(spec, tokens, count_option(batch, "--batch") or 1, fmt, fmt)
@@ -225,7 +225,7 @@ def models(
         rows = [row(spec) for spec in all_models()]
         emit(as_json, rows, lambda: render.models_table(rows))
         return
-    spec = load_model(name)
+    spec = load_model(name, warn)
     detail = row(spec)
     emit(
         as_json,
@@ -393,7 +393,7 @@ def fit(
             lambda: render_fit.fit_all_table(results, question.seq),
         )
         return
-    spec = load_model(model)
+    spec = load_model(model, warn)
     result = solver.fit_model(spec, question)
     emit(as_json, render_fit.fit_json(result), lambda: render_fit.fit_tables(result))
     if not result.fits:
@@ -428,6 +428,28 @@ def no_fit_message(result: Any, hints: list[str]) -> str:
             f"one token for {result.batch:,} requests"
         )
     return what + (f"; would fit with {' or '.join(hints)}" if hints else "")
+
+
+@app.command("import")
+def import_(
+    path: Annotated[
+        str,
+        typer.Argument(
+            metavar="PATH", help="A Hugging Face config.json, or a model directory holding one."
+        ),
+    ],
+) -> None:
+    """Print the preset YAML equivalent to a config.json (save it under configs/models/)."""
+    from pathlib import Path
+
+    import yaml
+
+    from kvcalc.importers.hf import load_hf
+
+    spec, notes = load_hf(Path(path))
+    for note in notes:
+        warn(note)
+    print(yaml.safe_dump(spec.model_dump(mode="json", exclude_none=True), sort_keys=False), end="")
 
 
 @app.command()

@@ -137,10 +137,17 @@ def plan_budget(
     weight_format: WeightFormat | None,
     params: int | None,
     overhead_bytes: int,
+    exact_weight_bytes: int | None = None,
 ) -> Budget:
-    """The budget breakdown; weight_format None means --kv-only (the whole budget is KV)."""
+    """The budget breakdown; weight_format None means --kv-only (the whole budget is KV).
+
+    `exact_weight_bytes` (a checkpoint's tensor bytes) is used as it is, labelled
+    'checkpoint', instead of params x format.
+    """
     if not 0 < util <= 1:
         raise UsageError(f"--util must be in (0, 1], got {float(util):g}")
+    if exact_weight_bytes is not None:
+        return Budget(device_bytes, devices, util, "checkpoint", exact_weight_bytes, overhead_bytes)
     if weight_format is None:
         return Budget(device_bytes, devices, util, "none (--kv-only)", 0, overhead_bytes)
     if params is None:
@@ -359,7 +366,10 @@ def fit_model(spec: ModelSpec, q: Question) -> FitResult:
     if overhead is None:
         overhead = DEFAULT_OVERHEAD_BYTES[q.target.kind]
     util = q.util if q.util is not None else q.target.default_util
-    budget = plan_budget(q.target.device_bytes, q.tp * q.pp, util, weights, spec.params, overhead)
+    exact = spec.weight_bytes if not q.kv_only and q.weights is None else None
+    budget = plan_budget(
+        q.target.device_bytes, q.tp * q.pp, util, weights, spec.params, overhead, exact
+    )
     return solve(spec, q.target, budget, deploy(spec, q.tp, q.pp), kf, vf, q.seq, q.batch)
 
 

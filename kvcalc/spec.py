@@ -181,6 +181,9 @@ class ModelSpec(_Frozen):
 
     params: int | None = Field(default=None, gt=0)
     """Total parameter count (weights), an exact integer where the config allows."""
+    weight_bytes: int | None = Field(default=None, gt=0)
+    """Exact bytes of the checkpoint's tensors (from safetensors headers), when known;
+    used instead of params x weight_dtype unless --weights asks for another format."""
     weight_dtype: Annotated[str, BeforeValidator(_check_weight_dtype)] = "bf16"
     """Native weight format of the released checkpoint (config.json torch_dtype)."""
     max_context: int = Field(gt=0)

@@ -125,5 +125,5 @@ def test_bad_user_yaml(tmp_path, content, message):
 def test_missing_file_and_directory(tmp_path):
     with pytest.raises(UsageError, match="no such file"):
         load_model(str(tmp_path / "absent.yaml"))
-    with pytest.raises(UsageError, match="is a directory"):
+    with pytest.raises(UsageError, match="directory has no config.json"):
         load_model(str(tmp_path))

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
 COMMANDS = re.findall(r"^\$ kvcalc (.+)$", README, flags=re.M)
 
 
@@ -16,7 +17,8 @@ def test_readme_has_examples():
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_readme_command_runs(run, command):
+def test_readme_command_runs(run, command, monkeypatch):
+    monkeypatch.chdir(ROOT)  # README paths are relative to the repository root
     result = run(*shlex.split(command))
     assert result.exit_code == 0, f"{command}: {result.stderr}"
     assert result.stdout

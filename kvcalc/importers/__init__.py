@@ -1,0 +1,1 @@
+"""Readers of real model files: Hugging Face config.json (hf.py)."""
