@@ -112,7 +112,7 @@ def _load_preset(path: Path) -> ModelSpec:
 
 def _looks_like_file(name: str) -> bool:
     # 'meta-llama/Llama-4' is an unknown repo id, not a path, unless it exists on disk
-    return name.lower().endswith((".yaml", ".yml", ".json")) or Path(name).exists()
+    return name.lower().endswith((".yaml", ".yml", ".json", ".gguf")) or Path(name).exists()
 
 
 def load_model(name: str, warn: Callable[[str], None] | None = None) -> ModelSpec:
@@ -126,17 +126,20 @@ def load_model(name: str, warn: Callable[[str], None] | None = None) -> ModelSpe
         return _load_preset(index[_key(name)])
     if _looks_like_file(name):
         path = Path(name)
-        if path.is_dir() or path.suffix.lower() == ".json":
-            from kvcalc.importers.hf import load_hf
-
-            imported, notes = load_hf(path)
+        reader: Callable[[Path], tuple[ModelSpec, list[str]]] | None = None
+        if path.suffix.lower() == ".gguf":
+            from kvcalc.importers.gguf_file import spec_from_gguf as reader
+        elif path.is_dir() or path.suffix.lower() == ".json":
+            from kvcalc.importers.hf import load_hf as reader
+        if reader is not None:
+            imported, notes = reader(path)
             for note in notes:
                 (warn or (lambda _: None))(note)
             return imported
         if path.suffix.lower() not in (".yaml", ".yml") and path.is_file():
             raise UsageError(
-                f"{path}: unsupported model file type; kvcalc reads model YAML, config.json "
-                "or a model directory"
+                f"{path}: unsupported model file type; kvcalc reads model YAML, config.json, "
+                "a model directory or GGUF"
             )
         spec: ModelSpec = validate(ModelSpec, read_yaml(path), str(path))
         return spec
