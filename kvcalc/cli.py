@@ -145,6 +145,12 @@ def size(
     attention: Annotated[
         str | None, typer.Option("--attention", metavar="mha|mqa", help="Re-size as MHA or MQA.")
     ] = None,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain", help="Show every number as arithmetic, with the config fields behind it."
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """KV-cache bytes per layer, per token, per request and in total.
@@ -167,11 +173,11 @@ def size(
 
     from kvcalc import render
 
-    emit(
-        as_json,
-        render.size_json(spec, shown, fmt.name, fmt.name),
-        lambda: render.size_tables(spec, shown, fmt.name),
-    )
+    payload = render.size_json(spec, shown, fmt.name, fmt.name)
+    lines = render.explain_lines(spec, shown[0].result, fmt, fmt) if explain else []
+    if explain:
+        payload["explain"] = lines
+    emit(as_json, payload, lambda: [*render.size_tables(spec, shown, fmt.name), "", *lines])
 
 
 @app.command()

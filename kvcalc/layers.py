@@ -54,6 +54,10 @@ class LayerCache(Protocol):
         """Bytes one request keeps whatever its length (recurrent state); 0 for attention."""
         ...
 
+    def formula(self, k_fmt: ElementFormat, v_fmt: ElementFormat) -> list[str]:
+        """This kind's arithmetic for one layer, with its numbers (for --explain)."""
+        ...
+
     def with_kv_heads(self, num_kv_heads: int) -> LayerCache: ...
 
     def shard(self, tp: int) -> LayerCache: ...
@@ -76,6 +80,16 @@ class _PerHeadKV:
 
     def state_bytes(self) -> int:
         return 0
+
+    def formula(self, k_fmt: ElementFormat, v_fmt: ElementFormat) -> list[str]:
+        return [
+            f"K per token = {self.num_kv_heads} KV heads x {self.k_head_dim} dims = "
+            f"{self.num_kv_heads * self.k_head_dim:,} {k_fmt.name} values = "
+            f"{self.k_token_bytes(k_fmt):,} B",
+            f"V per token = {self.num_kv_heads} KV heads x {self.v_head_dim} dims = "
+            f"{self.num_kv_heads * self.v_head_dim:,} {v_fmt.name} values = "
+            f"{self.v_token_bytes(v_fmt):,} B",
+        ]
 
     def with_kv_heads(self, num_kv_heads: int) -> Self:
         return replace(self, num_kv_heads=num_kv_heads)
@@ -155,6 +169,14 @@ class LatentAttention:
     def state_bytes(self) -> int:
         return 0
 
+    def formula(self, k_fmt: ElementFormat, v_fmt: ElementFormat) -> list[str]:
+        width = self.kv_lora_rank + self.qk_rope_head_dim
+        return [
+            f"latent per token = kv_lora_rank {self.kv_lora_rank} + qk_rope_head_dim "
+            f"{self.qk_rope_head_dim} = {width:,} {k_fmt.name} values = "
+            f"{self.k_token_bytes(k_fmt):,} B, shared by all heads (no separate V)"
+        ]
+
     def with_kv_heads(self, num_kv_heads: int) -> LatentAttention:
         return self  # a latent has no KV heads to re-group
 
@@ -200,6 +222,13 @@ class ConstantState:
     def state_bytes(self) -> int:
         # Jamba, bf16: (24,576 + 131,072) x 2 = 311,296 B per Mamba layer per request
         return (self.conv_values + self.recurrent_values) * self.value_bytes
+
+    def formula(self, k_fmt: ElementFormat, v_fmt: ElementFormat) -> list[str]:
+        return [
+            f"{self.mixer} state per request = conv {self.conv_values:,} + recurrent "
+            f"{self.recurrent_values:,} values x {self.value_bytes} B = {self.state_bytes():,} B, "
+            "whatever the length; nothing per token"
+        ]
 
     def with_kv_heads(self, num_kv_heads: int) -> ConstantState:
         return self

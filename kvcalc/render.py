@@ -12,8 +12,9 @@ from dataclasses import asdict
 from fractions import Fraction
 from typing import Any
 
+from kvcalc.dtypes import ElementFormat
 from kvcalc.layers import ConstantState, LatentAttention, SlidingWindow
-from kvcalc.sizing import GroupSize, Variant, model_attention_kind
+from kvcalc.sizing import GroupSize, SizeResult, Variant, model_attention_kind
 from kvcalc.spec import ModelSpec
 from kvcalc.units import auto_unit, fixed, format_bytes
 
@@ -206,6 +207,50 @@ def size_tables(spec: ModelSpec, shown: tuple[Variant, ...], dtype_label: str) -
         f"[bold]{count(result.total_bytes)} B = {both(result.total_bytes)}[/bold]"
     )
     return [header(spec), groups, variants, summary]
+
+
+def explain_lines(
+    spec: ModelSpec, result: SizeResult, k_fmt: ElementFormat, v_fmt: ElementFormat
+) -> list[str]:
+    """Every number of a size answer as arithmetic, with the config fields it came from."""
+    seq, batch = result.seq, result.batch
+    if spec.head_dim is not None:
+        dims = f"head_dim {spec.k_head_dim} (explicit in the spec)"
+    else:
+        dims = (
+            f"head_dim {spec.k_head_dim} = hidden_size {spec.hidden_size:,} / "
+            f"num_query_heads {spec.num_query_heads}"
+        )
+    lines = [
+        f"{spec.id}: {seq:,} tokens x {batch:,} requests; {dims}; "
+        f"K {k_fmt.name} ({k_fmt.block_bytes} B per {k_fmt.block_values} value"
+        f"{'s' if k_fmt.block_values > 1 else ''}), V {v_fmt.name}"
+    ]
+    for g in result.groups:
+        cache = g.cache
+        lines.append(f"{g.count} x {group_label(g)} layer{'s' if g.count > 1 else ''}:")
+        lines += [f"  {line}" for line in cache.formula(k_fmt, v_fmt)]
+        if isinstance(cache, ConstantState):
+            lines.append(
+                f"  bytes = {g.count} layers x {batch:,} requests x "
+                f"{cache.state_bytes():,} B = {g.total_bytes:,} B"
+            )
+            continue
+        if isinstance(cache, SlidingWindow):
+            lines.append(
+                f"  tokens held per request = min(window {cache.window:,}, seq {seq:,}) "
+                f"= {g.tokens_held:,}"
+            )
+        else:
+            lines.append(f"  tokens held per request = seq = {seq:,}")
+        lines.append(
+            f"  bytes = {g.count} layers x {batch:,} requests x {g.tokens_held:,} tokens "
+            f"x ({g.k_token_bytes:,} + {g.v_token_bytes:,}) B = {g.total_bytes:,} B"
+        )
+    parts = " + ".join(f"{g.total_bytes:,}" for g in result.groups)
+    sum_text = f"{parts} = " if len(result.groups) > 1 else ""
+    lines.append(f"total = {sum_text}{result.total_bytes:,} B = {both(result.total_bytes)}")
+    return lines
 
 
 # ---------------------------------------------------------------- dial

@@ -117,6 +117,23 @@ def test_size_hybrid_json(run):
     assert "+ state 8,716,288 B" in run("size", "jamba-v0.1", "--seq", "1000").stdout
 
 
+def test_explain(run):
+    out = run("size", "llama3-70b", "--seq", "2048", "--batch", "32", "--explain").stdout
+    assert "head_dim 128 = hidden_size 8,192 / num_query_heads 64" in out
+    assert "K per token = 8 KV heads x 128 dims = 1,024 fp16 values = 2,048 B" in out
+    assert "80 layers x 32 requests x 2,048 tokens x (2,048 + 2,048) B" in out
+    lines = run.json("size", "gemma-3-27b", "--seq", "128K", "--explain")["explain"]
+    assert "  tokens held per request = min(window 1,024, seq 131,072) = 1,024" in lines
+    assert lines[-1].startswith("total = 436,207,616 + 10,737,418,240 = 11,173,625,856 B")
+    lines = run.json("size", "deepseek-v3", "--seq", "10", "--explain")["explain"]
+    assert any(
+        "kv_lora_rank 512 + qk_rope_head_dim 64 = 576 fp16 values = 1,152 B" in x for x in lines
+    )
+    lines = run.json("size", "jamba-v0.1", "--seq", "10", "--explain")["explain"]
+    assert any("conv 24,576 + recurrent 131,072 values x 2 B = 311,296 B" in x for x in lines)
+    assert "explain" not in run.json("size", "llama2-7b")
+
+
 def test_dial(run):
     data = run.json("dial", "llama3-70b", "--seq", "2048", "--batch", "32")
     rows = {r["kv_heads"]: r for r in data["rows"]}
