@@ -63,6 +63,20 @@ def test_util_and_overhead_defaults():
     assert mac.default_util == Fraction(3, 4) and mac.device_bytes == 192 * GiB
 
 
+def test_exact_checkpoint_bytes_are_the_weights():
+    # gpt-oss-120b: MXFP4 experts (17 B per 32) + bf16 rest = 65,248,815,744 B, which one
+    # H100 holds: 76,968,728,985 usable - that - 1,610,612,736 overhead = 10,109,300,505 B of KV
+    r = fit_model(
+        load_model("gpt-oss-120b"), Question(make_target(load_hardware("h100"), None, None))
+    )
+    assert (r.budget.weight_format, r.budget.weight_bytes) == ("checkpoint", 65_248_815_744)
+    assert r.budget.kv_bytes == 76_968_728_985 - 65_248_815_744 - 1_610_612_736 == 10_109_300_505
+    assert r.fits
+    # asking for a format replaces the checkpoint bytes with params x format
+    bf16 = fit_model(load_model("gpt-oss-120b"), q(80 * GB, weights=weight_format("bf16")))
+    assert bf16.budget.weight_bytes == 116_829_156_672 * 2
+
+
 def test_kv_only():
     r = fit_model(load_model("llama3-8b"), q(8 * GiB, kv_only=True, util=Fraction(1)))
     # Llama 3 8B: 131,072 B/token, so 8 GiB / 131,072 = 65,536 tokens exactly

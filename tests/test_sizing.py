@@ -133,6 +133,14 @@ def test_state_ignores_kv_dtype_but_shards_over_tp():
     assert deploy(load_model("jamba-v0.1"), 2).state_bytes(FP16, FP16) == 8_716_288 // 2
 
 
+def test_gpt_oss_20b_half_windowed():
+    # 12 layers with a 128-token window + 12 full layers; 8 x 64 x 2 B x 2 = 2,048 B per
+    # layer-token: at 10,000 tokens 12 x 2,048 x (128 + 10,000) = 248,905,728 B
+    result = size(expand(load_model("gpt-oss-20b")), 10_000, 1, FP16, FP16)
+    assert result.total_bytes == 12 * 2048 * (128 + 10_000) == 248_905_728
+    assert sorted((g.cache.kind, g.count) for g in result.groups) == [("full", 12), ("sliding", 12)]
+
+
 def test_gqa_ratios_from_the_article():
     # Llama 3 70B 64 -> 8 heads: 8x; Mistral 7B 32 -> 8: 4x
     assert total("llama3-70b", 100, 1, 64) == 8 * total("llama3-70b", 100, 1)
