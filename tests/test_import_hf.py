@@ -280,10 +280,11 @@ def test_model_directory_with_safetensors(tmp_path):
     assert not any("safetensors" in n for n in notes)
 
 
-def test_directory_without_weights_warns(tmp_path):
+def test_directory_without_weights_or_sizes_warns(tmp_path):
+    # no vocab_size / intermediate_size in this trimmed config: nothing to estimate from
     (tmp_path / "config.json").write_text(json.dumps(CONFIGS["llama2-7b"]))
     spec, notes = load_hf(tmp_path)
-    assert spec.params is None and any("no safetensors" in n for n in notes)
+    assert spec.params is None and any("no estimate" in n for n in notes)
 
 
 @pytest.mark.parametrize(
@@ -350,3 +351,60 @@ def test_cli_bad_inputs(run, tmp_path):
         assert result.exit_code == 2 and result.stderr.count("\n") == 1, args
         assert "Traceback" not in result.stderr
     assert "did you mean" in run("size", "meta-llama/Llama-9-1T").stderr
+
+
+# Fields the parameter estimate reads, added to the trimmed configs above.
+SIZES = {
+    "llama2-7b": {"intermediate_size": 11008, "vocab_size": 32000},
+    "llama3-70b": {"intermediate_size": 28672, "vocab_size": 128256},
+    "qwen2.5-7b": {"intermediate_size": 18944, "vocab_size": 152064},
+    "qwen3-32b": {"intermediate_size": 25600, "vocab_size": 151936},
+    "gemma-2-9b": {"intermediate_size": 14336, "vocab_size": 256000, "tie_word_embeddings": True},
+    "deepseek-v3": {
+        "intermediate_size": 18432,
+        "moe_intermediate_size": 2048,
+        "n_routed_experts": 256,
+        "n_shared_experts": 1,
+        "first_k_dense_replace": 3,
+        "q_lora_rank": 1536,
+        "vocab_size": 129280,
+    },
+    "gemma-3-27b": {"intermediate_size": 21504, "vocab_size": 262208, "tie_word_embeddings": True},
+}
+MIXTRAL = {
+    "model_type": "mixtral",
+    "num_hidden_layers": 32,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "hidden_size": 4096,
+    "intermediate_size": 14336,
+    "vocab_size": 32000,
+    "num_local_experts": 8,
+    "max_position_embeddings": 32768,
+}
+
+
+@pytest.mark.parametrize("preset", sorted(SIZES) + ["mixtral-8x7b"])
+def test_parameter_estimate_matches_the_exact_preset(preset, tmp_path):
+    from kvcalc.importers.hf import estimate_params, language_model
+
+    config = MIXTRAL if preset == "mixtral-8x7b" else {**CONFIGS[preset], **SIZES[preset]}
+    if preset == "gemma-3-27b":  # these fields live in text_config
+        config = {**config, "text_config": {**config["text_config"], **SIZES[preset]}}
+    spec, _ = spec_from_config(config, "config.json", preset)
+    assert estimate_params(language_model(config), spec) == load_model(preset).params
+
+
+def test_directory_without_weights_gets_an_estimate(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps(MIXTRAL))
+    spec, notes = load_hf(tmp_path)
+    assert spec.params == 46_702_792_704 and spec.weight_bytes is None
+    assert any("estimated from the config" in n for n in notes)
+
+
+def test_no_estimate_for_recurrent_layers(tmp_path):
+    (tmp_path / "config.json").write_text(
+        json.dumps({**CONFIGS["jamba-v0.1"], "vocab_size": 65536, "intermediate_size": 14336})
+    )
+    spec, notes = load_hf(tmp_path)
+    assert spec.params is None and any("no estimate" in n for n in notes)

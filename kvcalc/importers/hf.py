@@ -43,6 +43,12 @@ _DEFAULT_CONTEXT = {
 }
 
 
+def language_model(config: dict[str, Any]) -> dict[str, Any]:
+    """Multimodal configs nest the language model under text_config; its fields win."""
+    text = config.get("text_config")
+    return {**config, **text} if isinstance(text, dict) else config
+
+
 def _first(config: dict[str, Any], *names: str) -> Any:
     for name in names:
         if config.get(name) is not None:
@@ -200,6 +206,80 @@ def compress(kinds: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return runs(kinds)
 
 
+def estimate_params(config: dict[str, Any], spec: ModelSpec) -> int | None:
+    """Parameters of a decoder from its config: embeddings, attention, MLP or MoE, norms.
+
+    Covers per-head and MLA attention with gated (SwiGLU) MLPs, dense or MoE
+    (Mixtral's num_local_experts, DeepSeek's n_routed_experts / n_shared_experts /
+    first_k_dense_replace, Qwen's num_experts / shared_expert_intermediate_size).
+    Small terms (biases other than Qwen2's QKV, extra norms) differ by family, so
+    this is an estimate, within a fraction of a percent for those families; None
+    for recurrent layers, whose projections vary too much to guess.
+    """
+    h, heads = spec.hidden_size, spec.num_query_heads
+    if any(g.kind in ("mamba", "gated_deltanet") for g in spec.cache_groups()):
+        return None
+    vocab = config.get("vocab_size")
+    inter = _first(config, "intermediate_size", "ffn_hidden_size")
+    if not isinstance(vocab, int) or not isinstance(inter, int):
+        return None
+    total = vocab * h * (1 if config.get("tie_word_embeddings") else 2) + h
+    experts = _first(config, "num_local_experts", "n_routed_experts", "num_experts") or 0
+    moe_inter = config.get("moe_intermediate_size") or inter
+    shared = (config.get("n_shared_experts") or 0) * moe_inter
+    shared += config.get("shared_expert_intermediate_size") or 0
+    dense_first = config.get("first_k_dense_replace") or 0
+    kv_lora = config.get("kv_lora_rank")
+    for layer in range(spec.num_layers):
+        if kv_lora:
+            nope, rope = (
+                int(config.get("qk_nope_head_dim", 0)),
+                int(config.get("qk_rope_head_dim", 0)),
+            )
+            v_dim, q_lora = int(config.get("v_head_dim", 0)), config.get("q_lora_rank")
+            q = (
+                h * q_lora + q_lora + q_lora * heads * (nope + rope)
+                if q_lora
+                else h * heads * (nope + rope)
+            )
+            attn = (
+                q
+                + h * (kv_lora + rope)
+                + kv_lora
+                + kv_lora * heads * (nope + v_dim)
+                + heads * v_dim * h
+            )
+        else:
+            k, v, kv = spec.k_head_dim, spec.resolved_v_head_dim, spec.num_kv_heads
+            attn = h * heads * k + h * kv * (k + v) + heads * v * h
+            if config.get("model_type") == "qwen2" or config.get("attention_bias"):
+                attn += heads * k + kv * (k + v)
+        if experts and layer >= dense_first:
+            mlp = experts * 3 * h * moe_inter + 3 * h * shared + h * experts
+        else:
+            mlp = 3 * h * inter
+        total += (
+            attn
+            + mlp
+            + 2 * h
+            + family_extras(config, spec, moe=bool(experts) and layer >= dense_first)
+        )
+    return total
+
+
+def family_extras(config: dict[str, Any], spec: ModelSpec, moe: bool) -> int:
+    """Small per-layer terms some families add (norms, routing bias)."""
+    model_type = str(config.get("model_type", ""))
+    extra = 0
+    if model_type in ("gemma2", "gemma3", "gemma3_text"):
+        extra += 2 * spec.hidden_size  # pre- and post-feedforward norms besides the usual two
+    if model_type in ("gemma3", "gemma3_text", "qwen3", "qwen3_moe"):
+        extra += 2 * spec.k_head_dim  # RMSNorm on q and k
+    if model_type == "deepseek_v3" and moe:
+        extra += int(config.get("n_routed_experts") or 0)  # e_score_correction_bias
+    return extra
+
+
 def safetensors_totals(directory: Path) -> tuple[int, int] | None:
     """(parameters, bytes) summed over the *.safetensors headers in a directory, or None.
 
@@ -238,9 +318,7 @@ def safetensors_totals(directory: Path) -> tuple[int, int] | None:
 def spec_from_config(config: dict[str, Any], origin: str, name: str) -> tuple[ModelSpec, list[str]]:
     """A validated spec and the warnings (assumptions) made on the way."""
     warnings: list[str] = []
-    text = config.get("text_config")
-    if isinstance(text, dict):
-        config = {**config, **text}  # multimodal: the language model's fields win
+    config = language_model(config)
     layers = _need(config, origin, "num_hidden_layers", "n_layer", "num_layers", "n_layers")
     heads = _need(config, origin, "num_attention_heads", "n_head", "num_heads")
     hidden = _need(config, origin, "hidden_size", "d_model", "n_embd", "dim")
@@ -330,9 +408,15 @@ def load_hf(path: Path) -> tuple[ModelSpec, list[str]]:
             {**spec.model_dump(), "params": params, "weight_bytes": nbytes},
             str(config_path),
         )
+    elif (estimate := estimate_params(language_model(config), spec)) is not None:
+        spec = validate(ModelSpec, {**spec.model_dump(), "params": estimate}, str(config_path))
+        warnings.append(
+            f"no safetensors files beside config.json: {estimate:,} parameters estimated "
+            "from the config (weights = params x the --weights format)"
+        )
     else:
         warnings.append(
-            "no safetensors files beside config.json: parameter count unknown "
-            "(kvcalc fit needs --kv-only, or params in a YAML preset)"
+            "no safetensors files beside config.json and no estimate for this architecture: "
+            "kvcalc fit needs --kv-only, or params in a YAML preset"
         )
     return spec, warnings
