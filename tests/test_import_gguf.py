@@ -146,6 +146,25 @@ def test_recurrent_layers(tmp_path):
     assert result.k_bytes + result.v_bytes == 10 * 8 * 128 * 2 * 2
 
 
+def test_other_recurrent_architectures_are_refused_not_guessed(tmp_path):
+    # qwen3next stores ssm.* fields too, but its Gated DeltaNet state is not Mamba's
+    path = write(
+        tmp_path / "q.gguf",
+        "qwen3next",
+        layers=4,
+        heads=16,
+        kv=[0, 0, 0, 2],
+        hidden=2048,
+        extra=[
+            ("add_ssm_inner_size", 4096),
+            ("add_ssm_state_size", 128),
+            ("add_ssm_conv_kernel", 4),
+        ],
+    )
+    with pytest.raises(SpecError, match="recurrent layer of architecture 'qwen3next'"):
+        spec_from_gguf(path)
+
+
 def test_missing_context_warns(tmp_path):
     path = write(tmp_path / "m.gguf", "llama", layers=2, heads=8, kv=None, hidden=512, context=None)
     spec, notes = spec_from_gguf(path)

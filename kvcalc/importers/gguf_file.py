@@ -24,6 +24,9 @@ from kvcalc.importers.hf import compress
 from kvcalc.spec import ModelSpec
 
 _CODE_PATTERNS = {"gemma2": 2, "gemma3": 6, "gpt-oss": 2}
+# Architectures whose recurrent layers are Mamba-1 (d_inner x (d_conv - 1) + d_inner x d_state).
+# Others (Mamba-2, Gated DeltaNet as in qwen3next) shape their state differently: refused, not guessed.
+_MAMBA1_ARCHS = {"mamba", "jamba"}
 _FILE_TYPES = {
     "ALL_F32": "fp32",
     "MOSTLY_F16": "fp16",
@@ -188,6 +191,11 @@ def spec_from_gguf(path: Path) -> tuple[ModelSpec, list[str]]:
                 }
             )
         elif kv_each[i] == 0:
+            if arch not in _MAMBA1_ARCHS:
+                raise SpecError(
+                    f"{path}: layer {i} is a recurrent layer of architecture {arch!r}, whose state "
+                    "kvcalc does not read from GGUF yet; use its config.json instead"
+                )
             if get("ssm.inner_size") is None:
                 raise SpecError(f"{path}: layer {i} has no KV heads and no {arch}.ssm.* fields")
             kinds.append(
