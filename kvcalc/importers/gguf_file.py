@@ -25,7 +25,8 @@ from kvcalc.spec import ModelSpec
 
 _CODE_PATTERNS = {"gemma2": 2, "gemma3": 6, "gpt-oss": 2}
 # Architectures whose recurrent layers are Mamba-1 (d_inner x (d_conv - 1) + d_inner x d_state).
-# Others (Mamba-2, Gated DeltaNet as in qwen3next) shape their state differently: refused, not guessed.
+# Others (Mamba-2, Gated DeltaNet as in qwen3next) shape their state differently:
+# refused, not guessed.
 _MAMBA1_ARCHS = {"mamba", "jamba"}
 _FILE_TYPES = {
     "ALL_F32": "fp32",
