@@ -8,7 +8,7 @@ calls as 24 GB (log2 of the answer, ~30 for a billion tokens).
 Worked example (pinned in the tests): Llama 3 8B on 24 GB, util 1, no
 overhead, bf16 weights: 8,030,261,248 x 2 = 16,060,522,496 B of weights leave
 7,939,477,504 B; at 131,072 B/token that is 60,573 tokens (60,574 would need
-7,939,571,712 B), and 7 requests of 8,192 tokens (1,073,741,824 B each).
+7,939,555,328 B), and 7 requests of 8,192 tokens (1,073,741,824 B each).
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ class Budget:
 
     @property
     def usable_bytes(self) -> int:
-        # 81,559 MiB x 0.9 = 76,965,728,870.4 -> 76,965,728,870 B usable on an H100
+        # 81,559 MiB = 85,520,809,984 B x 0.9 = 76,968,728,985.6 -> 76,968,728,985 B on an H100
         return self.device_bytes * self.util.numerator // self.util.denominator
 
     @property
