@@ -288,15 +288,8 @@ def expand(spec: ModelSpec, num_kv_heads: int | None = None) -> tuple[LayerGroup
     80
     """
     k_dim, v_dim = spec.k_head_dim, spec.resolved_v_head_dim
-    if spec.layers is None:
-        heads = num_kv_heads or spec.num_kv_heads
-        cache: LayerCache
-        if spec.sliding_window is None:
-            cache = FullAttention(heads, k_dim, v_dim)
-        else:
-            cache = SlidingWindow(heads, k_dim, v_dim, spec.sliding_window)
-        return (LayerGroup(cache, spec.num_layers),)
     groups: list[LayerGroup] = []
+    cache: LayerCache
     for group in spec.cache_groups():
         if isinstance(group, MambaGroup | GatedDeltaNetGroup):
             cache = state_cache(group)

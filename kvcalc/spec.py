@@ -241,14 +241,18 @@ class ModelSpec(_Frozen):
         return counts
 
     def cache_groups(self) -> list[CacheGroupSpec]:
-        """The layer groups in order, repeats unrolled (empty when `layers` is not set)."""
-        return unroll(self.layers) if self.layers is not None else []
+        """The layer groups in order, repeats unrolled; a model without `layers` is one
+        group of num_layers full layers, or sliding ones when sliding_window is set."""
+        if self.layers is not None:
+            return unroll(self.layers)
+        if self.sliding_window is None:
+            return [FullGroup(kind="full", count=self.num_layers)]
+        return [SlidingGroup(kind="sliding", count=self.num_layers, window=self.sliding_window)]
 
     @property
     def per_head_kv(self) -> bool:
         """True when some layer stores K/V per KV head (so grouping can be dialed)."""
-        groups = self.cache_groups()
-        return self.layers is None or any(isinstance(g, FullGroup | SlidingGroup) for g in groups)
+        return any(isinstance(g, FullGroup | SlidingGroup) for g in self.cache_groups())
 
     @property
     def k_head_dim(self) -> int:
