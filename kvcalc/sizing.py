@@ -15,6 +15,7 @@ Llama 3 70B, fp16, 2,048 tokens x 32 requests: 80 x 32 x 2,048 x 2,048 B =
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from kvcalc.dtypes import ElementFormat
@@ -150,18 +151,16 @@ def attention_label(num_query_heads: int, num_kv_heads: int) -> str:
 
 def model_attention_kind(spec: ModelSpec) -> str:
     """The model's label, e.g. 'GQA-8', or 'GQA-8 + SWA 4096' for Mistral 7B v0.1."""
-    if not spec.per_head_kv:
-        return "MLA"
-    label = attention_label(spec.num_query_heads, spec.num_kv_heads)
-    if any(isinstance(g.cache, LatentAttention) for g in expand(spec)):
-        label += " + MLA"
-    mixers = sorted({g.cache.mixer for g in expand(spec) if isinstance(g.cache, ConstantState)})
-    for mixer in mixers:
-        label += " + " + {"mamba": "Mamba", "gated_deltanet": "Gated DeltaNet"}.get(mixer, mixer)
-    windows = sorted({g.cache.window for g in expand(spec) if isinstance(g.cache, SlidingWindow)})
+    caches = [g.cache for g in expand(spec)]
+    parts = [attention_label(spec.num_query_heads, spec.num_kv_heads)] if spec.per_head_kv else []
+    if any(isinstance(c, LatentAttention) for c in caches):
+        parts.append("MLA")
+    for mixer in sorted({c.mixer for c in caches if isinstance(c, ConstantState)}):
+        parts.append({"mamba": "Mamba", "gated_deltanet": "Gated DeltaNet"}.get(mixer, mixer))
+    windows = sorted({c.window for c in caches if isinstance(c, SlidingWindow)})
     if windows:
-        label += " + SWA " + "/".join(str(w) for w in windows)
-    return label
+        parts.append("SWA " + "/".join(str(w) for w in windows))
+    return " + ".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +178,7 @@ def resolve_kv_heads(spec: ModelSpec, kv_heads: int | None, attention: str | Non
     """The KV-head override asked for by --kv-heads or --attention, validated."""
     if (kv_heads is not None or attention is not None) and not spec.per_head_kv:
         raise UsageError(
-            f"{spec.id} caches one MLA latent per token, not per-head K/V: "
+            f"{spec.id} has no per-head K/V (an MLA latent or recurrent state instead): "
             "--kv-heads and --attention do not apply"
         )
     if kv_heads is not None and attention is not None:
@@ -213,8 +212,8 @@ def variants(
 
     def one(name: str, override: int | None) -> Variant:
         result = size(expand(spec, override), seq, batch, k_format, v_format)
-        if not spec.per_head_kv:  # one latent per token: reported as 1 KV head, labelled MLA
-            return Variant(name, 1, "MLA", result)
+        if not spec.per_head_kv:  # no KV heads to count: one latent row, shown as 1
+            return Variant(name, 1, model_attention_kind(spec), result)
         shown = override if override is not None else spec.num_kv_heads
         return Variant(name, shown, attention_label(heads, shown), result)
 
@@ -226,7 +225,7 @@ def variants(
 
 def divisors(n: int) -> list[int]:
     """Every valid KV-head count for n query heads: 64 -> 1, 2, 4, 8, 16, 32, 64."""
-    small = [d for d in range(1, int(n**0.5) + 1) if n % d == 0]
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
     return sorted(set(small + [n // d for d in small]))
 
 
