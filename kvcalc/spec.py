@@ -266,6 +266,20 @@ class ModelSpec(_Frozen):
         return self.v_head_dim if self.v_head_dim is not None else self.k_head_dim
 
 
+def _check_util(value: object) -> str | None:
+    if value is None:
+        return None
+    from kvcalc.units import UnitError, parse_fraction
+
+    try:
+        fraction = parse_fraction(str(value))
+    except UnitError as exc:
+        raise ValueError(str(exc)) from None
+    if not 0 < fraction <= 1:
+        raise ValueError(f"default_util must be in (0, 1], got {value}")
+    return str(value)
+
+
 class HardwareSpec(_Frozen):
     """One device preset: memory as the driver reports it, and peak bandwidth."""
 
@@ -280,7 +294,8 @@ class HardwareSpec(_Frozen):
     """Capacity as the driver reports it (nvidia-smi memory.total), e.g. '81559MiB'."""
     bandwidth_gb_s: int | None = Field(default=None, gt=0)
     """Vendor peak memory bandwidth in decimal GB/s."""
-    default_util: str | None = None
-    """Usable fraction when --util is not given, where the platform caps it (Apple Metal)."""
+    default_util: Annotated[str | None, BeforeValidator(_check_util)] = None
+    """Usable fraction when --util is not given, where the platform caps it (Apple Metal);
+    an exact decimal in (0, 1], e.g. '0.75'."""
     sources: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()

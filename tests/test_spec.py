@@ -112,3 +112,23 @@ def test_spec_is_frozen():
     spec = make_spec()
     with pytest.raises(ValidationError):
         spec.num_kv_heads = 8  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "util, ok", [("0.75", True), (1, True), ("0", False), ("1.5", False), ("most", False)]
+)
+def test_hardware_default_util_is_checked_at_load(util, ok):
+    from kvcalc.spec import HardwareSpec
+
+    fields = {
+        "id": "x",
+        "name": "X",
+        "kind": "unified",
+        "memory_bytes": "64GiB",
+        "default_util": util,
+    }
+    if ok:
+        assert HardwareSpec.model_validate(fields).memory_bytes == 64 * 2**30
+    else:
+        with pytest.raises(ValidationError, match="default_util"):
+            HardwareSpec.model_validate(fields)
