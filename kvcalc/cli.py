@@ -100,7 +100,9 @@ def warn(message: str) -> None:
 ModelArg = Annotated[
     str,
     typer.Argument(
-        metavar="MODEL", help="Preset id or alias (see 'kvcalc models'), or a model YAML file."
+        metavar="MODEL",
+        help="Preset id or alias (see 'kvcalc models'), a model YAML file, a Hugging Face "
+        "config.json or model directory, or a GGUF file.",
     ),
 ]
 SeqOpt = Annotated[
@@ -403,37 +405,8 @@ def fit(
     result = solver.fit_model(spec, question)
     emit(as_json, render_fit.fit_json(result), lambda: render_fit.fit_tables(result))
     if not result.fits:
-        raise NoFitError(no_fit_message(result, solver.what_would_fit(spec, question)))
-
-
-def no_fit_message(result: Any, hints: list[str]) -> str:
-    from kvcalc.render import dec
-
-    b = result.budget
-    where = f"{b.devices} x {result.target.name}" if b.devices > 1 else result.target.name
-    if b.kv_bytes < 0:
-        what = (
-            f"{result.spec.id} does not fit on {where}: weights ({b.weight_format}) "
-            f"{dec(b.weight_bytes)} + overhead {dec(b.overhead_bytes)} per device exceed the "
-            f"{dec(b.usable_bytes)} usable by {dec(-b.kv_bytes)}"
-        )
-    elif result.asked_both:
-        closest = (
-            f"{result.max_batch:,} requests of {result.seq:,} tokens, or {result.batch:,} "
-            f"requests of {result.max_context:,} tokens"
-            if result.max_context
-            else "nothing"
-        )
-        what = (
-            f"{result.seq:,} tokens x {result.batch:,} requests need {dec(result.used_bytes)} of "
-            f"KV per device but the budget is {dec(b.kv_bytes)}; what fits: {closest}"
-        )
-    else:
-        what = (
-            f"{result.spec.id} on {where}: the KV budget of {dec(b.kv_bytes)} holds not even "
-            f"one token for {result.batch:,} requests"
-        )
-    return what + (f"; would fit with {' or '.join(hints)}" if hints else "")
+        hints = solver.what_would_fit(spec, question)
+        raise NoFitError(render_fit.no_fit_message(result, hints))
 
 
 @app.command("import")
@@ -441,20 +414,18 @@ def import_(
     path: Annotated[
         str,
         typer.Argument(
-            metavar="PATH", help="A Hugging Face config.json, or a model directory holding one."
+            metavar="PATH",
+            help="A Hugging Face config.json or model directory, a GGUF file, a YAML file or a "
+            "preset name.",
         ),
     ],
 ) -> None:
-    """Print the preset YAML equivalent to a config.json (save it under configs/models/)."""
-    from pathlib import Path
-
+    """Print the preset YAML a model file amounts to (save it under configs/models/)."""
     import yaml
 
-    from kvcalc.importers.hf import load_hf
+    from kvcalc.catalog import load_model
 
-    spec, notes = load_hf(Path(path))
-    for note in notes:
-        warn(note)
+    spec = load_model(path, warn)
     print(yaml.safe_dump(spec.model_dump(mode="json", exclude_none=True), sort_keys=False), end="")
 
 

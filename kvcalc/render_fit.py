@@ -253,3 +253,32 @@ def gpus_table(presets: tuple[HardwareSpec, ...]) -> list[Any]:
             ", ".join(a for a in h.aliases if " " not in a)[:30],
         )
     return [table]
+
+
+def no_fit_message(result: FitResult, hints: list[str]) -> str:
+    """The one stderr line for a question with no answer: what is short, and what would fit."""
+    b = result.budget
+    where = f"{b.devices} x {result.target.name}" if b.devices > 1 else result.target.name
+    if b.kv_bytes < 0:
+        what = (
+            f"{result.spec.id} does not fit on {where}: weights ({b.weight_format}) "
+            f"{dec(b.weight_bytes)} + overhead {dec(b.overhead_bytes)} per device exceed the "
+            f"{dec(b.usable_bytes)} usable by {dec(-b.kv_bytes)}"
+        )
+    elif result.asked_both:
+        closest = (
+            f"{result.max_batch:,} requests of {result.seq:,} tokens, or {result.batch:,} "
+            f"requests of {result.max_context:,} tokens"
+            if result.max_context
+            else "nothing"
+        )
+        what = (
+            f"{result.seq:,} tokens x {result.batch:,} requests need {dec(result.used_bytes)} of "
+            f"KV per device but the budget is {dec(b.kv_bytes)}; what fits: {closest}"
+        )
+    else:
+        what = (
+            f"{result.spec.id} on {where}: the KV budget of {dec(b.kv_bytes)} holds not even "
+            f"one token for {result.batch:,} requests"
+        )
+    return what + (f"; would fit with {' or '.join(hints)}" if hints else "")

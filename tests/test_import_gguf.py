@@ -241,3 +241,12 @@ def test_forged_array_lengths_are_refused_before_reading(tmp_path, elem_type, co
     path.write_bytes(forged(elem_type, count))
     with pytest.raises(SpecError, match="not a readable GGUF file"):
         spec_from_gguf(path)
+
+
+def test_import_reads_gguf_and_presets_too(run, tmp_path):
+    path = write(tmp_path / "llama.gguf", "llama", layers=32, heads=32, kv=8, hidden=4096)
+    out = run("import", str(path))
+    assert (
+        out.exit_code == 0 and "num_kv_heads: 8" in out.stdout and "weight_bytes: 512" in out.stdout
+    )
+    assert "num_layers: 80" in run("import", "llama3-70b").stdout
