@@ -250,3 +250,9 @@ def test_import_reads_gguf_and_presets_too(run, tmp_path):
         out.exit_code == 0 and "num_kv_heads: 8" in out.stdout and "weight_bytes: 512" in out.stdout
     )
     assert "num_layers: 80" in run("import", "llama3-70b").stdout
+
+
+@pytest.mark.parametrize("name", ["_model.gguf", "модель.gguf", "Llama 3 (8B).gguf"])
+def test_any_file_name_gives_a_valid_id(tmp_path, name):
+    spec, _ = spec_from_gguf(write(tmp_path / name, "llama", layers=2, heads=8, kv=2, hidden=512))
+    assert spec.id[0].isascii() and spec.id[0].isalnum()

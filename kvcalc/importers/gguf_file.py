@@ -20,7 +20,7 @@ from typing import Any
 
 from kvcalc.catalog import validate
 from kvcalc.errors import SpecError, UsageError
-from kvcalc.importers.hf import compress
+from kvcalc.importers.hf import compress, slug
 from kvcalc.spec import ModelSpec
 
 _CODE_PATTERNS = {"gemma2": 2, "gemma3": 6, "gpt-oss": 2}
@@ -227,7 +227,7 @@ def spec_from_gguf(path: Path) -> tuple[ModelSpec, list[str]]:
         except ValueError:
             warnings.append(f"general.file_type {file_type} is not known to the gguf package")
     spec_fields: dict[str, Any] = {
-        "id": "".join(c if c.isalnum() or c in "._-" else "-" for c in path.stem.lower()) or "gguf",
+        "id": slug(path.stem, "gguf"),
         "name": str(fields.get("general.name") or path.stem),
         "sources": [f"{path.name} (GGUF metadata)"],
         "params": params or None,

@@ -43,6 +43,12 @@ _DEFAULT_CONTEXT = {
 }
 
 
+def slug(name: str, fallback: str) -> str:
+    """A preset id from any name: lower-case ASCII letters, digits and . _ -, starting with
+    a letter or digit ('meta-llama/Llama-3' -> 'meta-llama-llama-3')."""
+    return re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-._") or fallback
+
+
 def language_model(config: dict[str, Any]) -> dict[str, Any]:
     """Multimodal configs nest the language model under text_config; its fields win."""
     text = config.get("text_config")
@@ -335,7 +341,7 @@ def spec_from_config(config: dict[str, Any], origin: str, name: str) -> tuple[Mo
     kinds = layer_kinds(config, layers, warnings)
     dtype = _TORCH_DTYPES.get(str(_first(config, "torch_dtype", "dtype") or "bfloat16"), "bf16")
     fields: dict[str, Any] = {
-        "id": re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-._") or "imported",
+        "id": slug(name, "imported"),
         "name": name,
         "sources": [f"{origin} (imported)"],
         "weight_dtype": dtype,
