@@ -195,3 +195,20 @@ def load_hardware(name: str) -> HardwareSpec:
 def _normal_hw(name: str) -> str:
     # 'RTX 4090', 'rtx-4090' and 'rtx4090' are the same card
     return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+def load_claims(path: Path) -> list[Any]:
+    """configs/claims.yaml (or another file of the same shape) as validated Claims."""
+    from kvcalc.spec import Claim
+
+    data = read_yaml(path)
+    items = data.get("claims") if isinstance(data, dict) else None
+    if not isinstance(items, list) or not items:
+        raise SpecError(f"{path}: expected a top-level 'claims:' list of claims")
+    claims = [validate(Claim, item, f"{path} claim {i + 1}") for i, item in enumerate(items)]
+    seen: set[str] = set()
+    for claim in claims:
+        if claim.id in seen:
+            raise SpecError(f"{path}: claim id {claim.id!r} appears twice")
+        seen.add(claim.id)
+    return claims

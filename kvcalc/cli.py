@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from kvcalc.errors import KvcalcError, UsageError
+from kvcalc.errors import KvcalcError, NoFitError, UsageError
 from kvcalc.units import UnitError, parse_count
 
 COUNT_HELP = "plain digits, or k/m = x1000 and K/M = x1024 (32k = 32,000 tokens, 32K = 32,768)"
@@ -90,7 +90,8 @@ def emit(as_json: bool, payload: Any, tables: Any) -> None:
 
     console = Console(highlight=False)
     for item in tables() if callable(tables) else tables:
-        console.print(item)
+        # lines (not tables) are not re-wrapped: engine log lines stay whole to grep and compare
+        console.print(item, soft_wrap=isinstance(item, str))
 
 
 def warn(message: str) -> None:
@@ -119,14 +120,65 @@ BatchOpt = Annotated[
     typer.Option("--batch", "-b", metavar="REQUESTS", help=f"Concurrent requests; {COUNT_HELP}."),
 ]
 DtypeOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--kv-dtype",
         metavar="DTYPE",
-        help="Cache element format: fp32, fp16, bf16, fp8 (=fp8_e4m3), fp8_e5m2, int8, int4, "
-        "or llama.cpp q8_0, q5_1, q5_0, q4_1, q4_0, iq4_nl.",
+        help="Cache element format of K and V: fp32, fp16 [default], bf16, fp8 (=fp8_e4m3), "
+        "fp8_e5m2, int8, int4, or llama.cpp q8_0, q5_1, q5_0, q4_1, q4_0, iq4_nl.",
     ),
 ]
+KDtypeOpt = Annotated[
+    str | None,
+    typer.Option("--k-dtype", metavar="DTYPE", help="K cache format, if it differs from V."),
+]
+VDtypeOpt = Annotated[
+    str | None,
+    typer.Option("--v-dtype", metavar="DTYPE", help="V cache format, if it differs from K."),
+]
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        metavar="NAME",
+        help="Size as this engine allocates: ideal (exact tokens) [default], vllm (16-token "
+        "blocks), sglang (token pool + padding page), llamacpp (n_ctx padded to 256; "
+        "llamacpp-b5400 for the older rules), transformers (StaticCache).",
+    ),
+]
+BlockOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--block-size",
+        metavar="TOKENS",
+        help="vLLM block size [16] or SGLang page size [1].",
+    ),
+]
+
+
+def cache_formats(
+    kv_dtype: str | None,
+    k_dtype: str | None,
+    v_dtype: str | None,
+    engine_name: str,
+    block_size: int | None,
+) -> tuple[Any, Any, Any]:
+    """(engine, K format, V format) from the options, checked against the engine."""
+    from kvcalc.dtypes import kv_format
+    from kvcalc.engines import engine
+
+    chosen = engine(engine_name, block_size)
+    base = kv_dtype or "fp16"
+    k_fmt, v_fmt = kv_format(k_dtype or base), kv_format(v_dtype or base)
+    for note in chosen.check_formats(k_fmt, v_fmt):
+        warn(note)
+    return chosen, k_fmt, v_fmt
+
+
+def dtype_label(k_fmt: Any, v_fmt: Any) -> str:
+    return k_fmt.name if k_fmt == v_fmt else f"K {k_fmt.name} / V {v_fmt.name}"
+
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object (raw integer bytes).")]
 
 
@@ -135,7 +187,11 @@ def size(
     model: ModelArg,
     seq: SeqOpt = None,
     batch: BatchOpt = "1",
-    kv_dtype: DtypeOpt = "fp16",
+    kv_dtype: DtypeOpt = None,
+    k_dtype: KDtypeOpt = None,
+    v_dtype: VDtypeOpt = None,
+    engine: EngineOpt = "ideal",
+    block_size: BlockOpt = None,
     kv_heads: Annotated[
         int | None,
         typer.Option(
@@ -159,27 +215,34 @@ def size(
 
     Shows the model as configured beside its MHA and MQA variants, with the
     reduction factor.  A sliding-window layer holds min(window, seq) tokens.
+    With --engine, sizes what that engine allocates and prints its log line.
     """
     from kvcalc.catalog import load_model
-    from kvcalc.dtypes import kv_format
     from kvcalc.sizing import resolve_kv_heads, variants
 
     spec = load_model(model, warn)
-    fmt = kv_format(kv_dtype)
+    chosen, k_fmt, v_fmt = cache_formats(kv_dtype, k_dtype, v_dtype, engine, block_size)
     tokens = count_option(seq, "--seq") or spec.max_context
     requests = count_option(batch, "--batch") or 1
     override = resolve_kv_heads(spec, kv_heads, attention)
     if tokens > spec.max_context:
         warn(f"--seq {tokens:,} exceeds {spec.id}'s max context of {spec.max_context:,} tokens")
-    shown = variants(spec, tokens, requests, fmt, fmt, override)
+    shown = variants(spec, tokens, requests, k_fmt, v_fmt, override, chosen)
 
     from kvcalc import render
+    from kvcalc.render_engine import size_report
 
-    payload = render.size_json(spec, shown, fmt.name, fmt.name)
-    lines = render.explain_lines(spec, shown[0].result, fmt, fmt) if explain else []
+    report = size_report(chosen, shown[0].result, k_fmt, v_fmt)
+    payload = render.size_json(spec, shown, k_fmt.name, v_fmt.name, chosen, report)
+    lines = render.explain_lines(spec, shown[0].result, k_fmt, v_fmt, chosen) if explain else []
     if explain:
         payload["explain"] = lines
-    emit(as_json, payload, lambda: [*render.size_tables(spec, shown, fmt.name), "", *lines])
+    label = dtype_label(k_fmt, v_fmt)
+    emit(
+        as_json,
+        payload,
+        lambda: [*render.size_tables(spec, shown, label, chosen, report), "", *lines],
+    )
 
 
 @app.command()
@@ -187,25 +250,29 @@ def dial(
     model: ModelArg,
     seq: SeqOpt = None,
     batch: BatchOpt = "1",
-    kv_dtype: DtypeOpt = "fp16",
+    kv_dtype: DtypeOpt = None,
+    k_dtype: KDtypeOpt = None,
+    v_dtype: VDtypeOpt = None,
+    engine: EngineOpt = "ideal",
+    block_size: BlockOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Every valid KV-head count G (divisors of the query heads): bytes per token and total."""
     from kvcalc.catalog import load_model
-    from kvcalc.dtypes import kv_format
     from kvcalc.sizing import dial as dial_rows
 
     spec = load_model(model, warn)
-    fmt = kv_format(kv_dtype)
+    chosen, k_fmt, v_fmt = cache_formats(kv_dtype, k_dtype, v_dtype, engine, block_size)
     tokens = count_option(seq, "--seq") or spec.max_context
-    rows = dial_rows(spec, tokens, count_option(batch, "--batch") or 1, fmt, fmt)
+    rows = dial_rows(spec, tokens, count_option(batch, "--batch") or 1, k_fmt, v_fmt, chosen)
 
     from kvcalc import render
 
+    label = dtype_label(k_fmt, v_fmt)
     emit(
         as_json,
-        render.dial_json(spec, rows, fmt.name),
-        lambda: render.dial_table(spec, rows, fmt.name),
+        render.dial_json(spec, rows, label),
+        lambda: render.dial_table(spec, rows, label),
     )
 
 
@@ -350,7 +417,11 @@ def fit(
             "--batch", "-b", metavar="REQUESTS", help=f"Concurrent requests; {COUNT_HELP}."
         ),
     ] = None,
-    kv_dtype: DtypeOpt = "fp16",
+    kv_dtype: DtypeOpt = None,
+    k_dtype: KDtypeOpt = None,
+    v_dtype: VDtypeOpt = None,
+    engine: EngineOpt = "ideal",
+    block_size: BlockOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The longest context and the most concurrent requests that fit a memory budget.
@@ -358,11 +429,11 @@ def fit(
     With --batch B: the longest context for B requests.  With --seq N: the most
     requests of N tokens.  With both: whether that fits, and the headroom.
     Budget: memory x util - weights - overhead = KV budget, per device.
+    With --engine, the engine's block rounding and budget defaults, and its log lines.
     """
     from kvcalc import fit as solver
     from kvcalc.catalog import all_models, load_hardware, load_model
-    from kvcalc.dtypes import kv_format, weight_format
-    from kvcalc.errors import NoFitError
+    from kvcalc.dtypes import weight_format
     from kvcalc.units import parse_fraction
 
     hardware = load_hardware(gpu) if gpu is not None else None
@@ -377,7 +448,7 @@ def fit(
         raise UsageError(
             "--kv-only leaves no room for --weights or --overhead; give one or the other"
         )
-    fmt = kv_format(kv_dtype)
+    chosen, k_fmt, v_fmt = cache_formats(kv_dtype, k_dtype, v_dtype, engine, block_size)
     question = solver.Question(
         target,
         tp_size,
@@ -386,10 +457,11 @@ def fit(
         weight_format(weights) if weights else None,
         kv_only,
         overhead_bytes,
-        fmt,
-        fmt,
+        k_fmt,
+        v_fmt,
         count_option(seq, "--seq"),
         count_option(batch, "--batch"),
+        chosen,
     )
     from kvcalc import render_fit
 
@@ -407,6 +479,36 @@ def fit(
     if not result.fits:
         hints = solver.what_would_fit(spec, question)
         raise NoFitError(render_fit.no_fit_message(result, hints))
+
+
+@app.command()
+def check(
+    file: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[FILE]", help="A claims YAML file [default: the shipped configs/claims.yaml]."
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recompute documented KV-cache claims; exit 1 when a verdict differs from the record.
+
+    Each claim names its source, configuration and published value; the verdict is
+    exact, within rounding (of the printed digits), or off (with the factor, and a
+    single configuration change that reproduces the figure when one does).
+    """
+    from pathlib import Path
+
+    from kvcalc import claims as checker
+    from kvcalc.catalog import load_claims, load_model
+    from kvcalc.render_claims import check_json, check_tables
+
+    path = Path(file) if file is not None else checker.default_claims_file()
+    outcomes = [checker.judge(load_model(c.model, warn), c) for c in load_claims(path)]
+    emit(as_json, check_json(outcomes), lambda: check_tables(outcomes))
+    bad = [o.claim.id for o in outcomes if not o.ok]
+    if bad:
+        raise NoFitError(f"{len(bad)} claim verdict(s) changed: {', '.join(bad)}")
 
 
 @app.command("import")

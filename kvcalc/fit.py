@@ -18,9 +18,10 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from kvcalc.dtypes import WEIGHT_FORMATS, ElementFormat, WeightFormat, kv_format, weight_format
+from kvcalc.engines import Engine
 from kvcalc.errors import UsageError
-from kvcalc.layers import LayerGroup, expand, split_stages
-from kvcalc.sizing import size
+from kvcalc.layers import LayerGroup, split_stages
+from kvcalc.sizing import IDEAL, engine_groups, size
 from kvcalc.spec import HardwareSpec, ModelSpec
 from kvcalc.units import GiB, MiB
 
@@ -171,12 +172,16 @@ class Deployment:
     stages: tuple[tuple[LayerGroup, ...], ...]
     tp: int
     pp: int
+    engine: Engine = IDEAL
 
     def bytes_per_device(
         self, seq: int, batch: int, k_format: ElementFormat, v_format: ElementFormat
     ) -> int:
         """KV bytes on the most loaded device (every stage must fit the same budget)."""
-        return max(size(stage, seq, batch, k_format, v_format).total_bytes for stage in self.stages)
+        return max(
+            size(stage, seq, batch, k_format, v_format, self.engine).total_bytes
+            for stage in self.stages
+        )
 
     def token_bytes(self, k_format: ElementFormat, v_format: ElementFormat) -> int:
         """Bytes one more cached token costs on the most loaded device (before windows cap)."""
@@ -193,7 +198,13 @@ class Deployment:
         return None if any(cap is None for cap in caps) else max(c for c in caps if c is not None)
 
 
-def deploy(spec: ModelSpec, tp: int = 1, pp: int = 1, kv_heads: int | None = None) -> Deployment:
+def deploy(
+    spec: ModelSpec,
+    tp: int = 1,
+    pp: int = 1,
+    kv_heads: int | None = None,
+    engine: Engine = IDEAL,
+) -> Deployment:
     """Shard every layer's KV heads over tp ranks, then split layers into pp stages."""
     if tp < 1:
         raise UsageError(f"--tp must be at least 1, got {tp}")
@@ -201,8 +212,15 @@ def deploy(spec: ModelSpec, tp: int = 1, pp: int = 1, kv_heads: int | None = Non
         raise UsageError(
             f"tensor parallel size {tp} does not divide {spec.num_query_heads} query heads"
         )
-    groups = tuple(LayerGroup(g.cache.shard(tp), g.count) for g in expand(spec, kv_heads))
-    return Deployment(tuple(split_stages(groups, pp)), tp, pp)
+    groups = tuple(
+        LayerGroup(g.cache.shard(tp), g.count) for g in engine_groups(spec, kv_heads, engine)
+    )
+    return Deployment(tuple(split_stages(groups, pp)), tp, pp, engine)
+
+
+# A length past every window any engine keeps (vLLM's window + batched tokens, llama.cpp's
+# padded n_swa x n_seq): if even this fits, a model of windowed layers has no length limit.
+UNBOUNDED_PROBE = 1 << 62
 
 
 def largest(fits: Callable[[int], bool], lo: int, guess: int) -> int:
@@ -235,9 +253,8 @@ def max_context(
 
     if not fits(1):
         return 0
-    cap = dep.saturates_at
-    if cap is not None and fits(cap):
-        return None  # every layer is windowed and the full window fits: length is free
+    if dep.saturates_at is not None and fits(UNBOUNDED_PROBE):
+        return None  # every layer is windowed and stops growing in budget: length is free
     # 131,072 B for the first token of Llama 3 8B: 7,939,477,504 // 131,072 + 1 = 60,574
     first_token = dep.bytes_per_device(1, batch, k_format, v_format)
     return largest(fits, 1, kv_budget // first_token + 1)
@@ -354,6 +371,7 @@ class Question:
     v_format: ElementFormat | None = None
     seq: int | None = None
     batch: int | None = None
+    engine: Engine = IDEAL
 
 
 def fit_model(spec: ModelSpec, q: Question) -> FitResult:
@@ -362,15 +380,23 @@ def fit_model(spec: ModelSpec, q: Question) -> FitResult:
     kf = q.k_format or kv_format("fp16")
     vf = q.v_format or kf
     weights = None if q.kv_only else (q.weights or weight_format(spec.weight_dtype))
+    kind = q.target.kind
     overhead = 0 if q.kv_only else q.overhead_bytes
     if overhead is None:
-        overhead = DEFAULT_OVERHEAD_BYTES[q.target.kind]
-    util = q.util if q.util is not None else q.target.default_util
+        overhead = q.engine.default_overhead(kind)
+    if overhead is None:
+        overhead = DEFAULT_OVERHEAD_BYTES[kind]
+    util = q.util
+    if util is None and q.target.preset_util is None:
+        util = q.engine.default_util(kind, q.tp)
+    if util is None:
+        util = q.target.default_util
     exact = spec.weight_bytes if not q.kv_only and q.weights is None else None
     budget = plan_budget(
         q.target.device_bytes, q.tp * q.pp, util, weights, spec.params, overhead, exact
     )
-    return solve(spec, q.target, budget, deploy(spec, q.tp, q.pp), kf, vf, q.seq, q.batch)
+    dep = deploy(spec, q.tp, q.pp, engine=q.engine)
+    return solve(spec, q.target, budget, dep, kf, vf, q.seq, q.batch)
 
 
 def what_would_fit(spec: ModelSpec, q: Question) -> list[str]:

@@ -13,6 +13,7 @@ from fractions import Fraction
 from typing import Any
 
 from kvcalc.dtypes import ElementFormat
+from kvcalc.engines import Engine
 from kvcalc.layers import ConstantState, LatentAttention, SlidingWindow
 from kvcalc.sizing import GroupSize, SizeResult, Variant, model_attention_kind
 from kvcalc.spec import ModelSpec
@@ -69,6 +70,7 @@ def group_json(group: GroupSize) -> dict[str, Any]:
         "layers": group.count,
         **fields,
         "tokens_held": group.tokens_held,
+        "cells": group.cells,
         "k_token_bytes": group.k_token_bytes,
         "v_token_bytes": group.v_token_bytes,
         "k_bytes": group.k_bytes,
@@ -101,12 +103,20 @@ def variant_json(variant: Variant, mha_total: int | None) -> dict[str, Any]:
 
 
 def size_json(
-    spec: ModelSpec, shown: tuple[Variant, ...], k_dtype: str, v_dtype: str
+    spec: ModelSpec,
+    shown: tuple[Variant, ...],
+    k_dtype: str,
+    v_dtype: str,
+    engine: Engine | None = None,
+    report: list[str] | None = None,
 ) -> dict[str, Any]:
     main, mha_total = shown[0], mha_total_of(shown)
     result = main.result
     return {
         "model": spec.id,
+        "engine": engine.name if engine is not None else "ideal",
+        "block_size": engine.page if engine is not None else 1,
+        "engine_report": report or [],
         "seq": result.seq,
         "batch": result.batch,
         "kv_dtype": k_dtype if k_dtype == v_dtype else f"{k_dtype}/{v_dtype}",
@@ -152,15 +162,23 @@ def group_label(group: GroupSize) -> str:
     return cache.kind
 
 
-def size_tables(spec: ModelSpec, shown: tuple[Variant, ...], dtype_label: str) -> list[Any]:
+def size_tables(
+    spec: ModelSpec,
+    shown: tuple[Variant, ...],
+    dtype_label: str,
+    engine: Engine | None = None,
+    report: list[str] | None = None,
+) -> list[Any]:
     main, mha_total = shown[0], mha_total_of(shown)
     result = main.result
+    ideal = engine is None or engine.name == "ideal"
     groups = new_table(
-        "Layer groups (B/token: K+V bytes of one token in one layer; held: tokens per request)",
+        "Layer groups (B/token: K+V bytes of one token in one layer; "
+        + ("held: tokens per request)" if ideal else "slots: token slots per layer, all requests)"),
         "layers",
         "kind",
         "KV",
-        "held",
+        "held" if ideal else "slots",
         "B/token",
         "total",
         "total",
@@ -171,14 +189,15 @@ def size_tables(spec: ModelSpec, shown: tuple[Variant, ...], dtype_label: str) -
             count(g.count),
             group_label(g),
             count(g.cache.num_kv_heads),
-            count(g.tokens_held),
+            count(g.tokens_held if ideal else g.cells),
             count(g.layer_token_bytes),
             dec(g.total_bytes),
             bin_(g.total_bytes),
         )
 
     variants = new_table(
-        f"KV cache: {result.seq:,} tokens x {result.batch:,} requests, {dtype_label}",
+        f"KV cache: {result.seq:,} tokens x {result.batch:,} requests, {dtype_label}"
+        + ("" if ideal or engine is None else f", as {engine.title} allocates it"),
         "attention",
         "KV",
         "B/token",
@@ -206,11 +225,20 @@ def size_tables(spec: ModelSpec, shown: tuple[Variant, ...], dtype_label: str) -
         f"{main.attention}: K {count(result.k_bytes)} B + V {count(result.v_bytes)} B{state} = "
         f"[bold]{count(result.total_bytes)} B = {both(result.total_bytes)}[/bold]"
     )
-    return [header(spec), groups, variants, summary]
+    log = (
+        [f"{engine.name} would log:", *(f"  {line}" for line in report)]
+        if engine and report
+        else []
+    )
+    return [header(spec), groups, variants, summary, *log]
 
 
 def explain_lines(
-    spec: ModelSpec, result: SizeResult, k_fmt: ElementFormat, v_fmt: ElementFormat
+    spec: ModelSpec,
+    result: SizeResult,
+    k_fmt: ElementFormat,
+    v_fmt: ElementFormat,
+    engine: Engine | None = None,
 ) -> list[str]:
     """Every number of a size answer as arithmetic, with the config fields it came from."""
     seq, batch = result.seq, result.batch
@@ -243,6 +271,13 @@ def explain_lines(
             )
         else:
             lines.append(f"  tokens held per request = seq = {seq:,}")
+        if engine is not None and engine.name != "ideal":
+            lines.append(f"  {engine.name}: {engine.rule(cache, seq, batch)}")
+            lines.append(
+                f"  bytes = {g.count} layers x {g.cells:,} slots "
+                f"x ({g.k_token_bytes:,} + {g.v_token_bytes:,}) B = {g.total_bytes:,} B"
+            )
+            continue
         lines.append(
             f"  bytes = {g.count} layers x {batch:,} requests x {g.tokens_held:,} tokens "
             f"x ({g.k_token_bytes:,} + {g.v_token_bytes:,}) B = {g.total_bytes:,} B"

@@ -6,6 +6,7 @@ from typing import Any
 
 from kvcalc.fit import FitResult, Target
 from kvcalc.render import bin_, count, dec, new_table
+from kvcalc.render_engine import fit_report
 from kvcalc.spec import HardwareSpec
 from kvcalc.units import fixed
 
@@ -74,6 +75,9 @@ def fit_json(result: FitResult) -> dict[str, Any]:
         "fits": result.fits,
         "used_bytes": result.used_bytes,
         "headroom_bytes": result.headroom_bytes,
+        "engine": d.engine.name,
+        "block_size": d.engine.page,
+        "engine_report": fit_report(result),
     }
 
 
@@ -168,6 +172,11 @@ def fit_tables(result: FitResult) -> list[Any]:
             f"All {b.devices} devices: KV budget {dec(b.kv_bytes * b.devices)}, "
             f"weights {dec(b.weight_bytes_total)}"
         )
+    report = fit_report(result)
+    if report:
+        engine = result.deployment.engine
+        lines.append(f"{engine.name} would log ({engine.title}):")
+        lines += [f"  {line}" for line in report]
     return lines
 
 

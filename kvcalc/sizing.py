@@ -9,6 +9,10 @@ For one group of `count` identical layers and `batch` requests of `seq` tokens:
     V bytes = count x batch x tokens_held(seq) x row_bytes(kv_heads x v_head_dim)
     state bytes = count x batch x state_bytes   (recurrent layers; length-independent)
 
+where batch x tokens_held(seq) is the ideal number of token slots; an engine
+profile (engines.py) replaces it with what that engine allocates (vLLM blocks,
+llama.cpp padded cells) and may store a layer kind differently.
+
 Llama 3 70B, fp16, 2,048 tokens x 32 requests: 80 x 32 x 2,048 x 2,048 B =
 10,737,418,240 B of K, the same of V, 21,474,836,480 B in all (21.47 GB, 20.00 GiB).
 """
@@ -19,6 +23,7 @@ import math
 from dataclasses import dataclass
 
 from kvcalc.dtypes import ElementFormat
+from kvcalc.engines import Engine
 from kvcalc.errors import UsageError
 from kvcalc.layers import (
     ConstantState,
@@ -39,6 +44,8 @@ class GroupSize:
     count: int
     tokens_held: int
     """Tokens each layer keeps per request (seq, or the window for sliding layers)."""
+    cells: int
+    """Token slots one layer keeps for the whole batch, as the engine allocates them."""
     k_token_bytes: int
     """K bytes of one token in one layer."""
     v_token_bytes: int
@@ -74,8 +81,9 @@ class SizeResult:
 
     @property
     def bytes_per_request(self) -> int:
-        # every request of the batch holds the same tokens, so this divides exactly
-        return self.total_bytes // self.batch
+        # exact when every request holds its own slots (ideal, vLLM); engines with one
+        # shared padded pool (llama.cpp, SGLang) give the average, rounded up
+        return -(-self.total_bytes // self.batch)
 
     @property
     def bytes_per_token(self) -> int:
@@ -87,16 +95,25 @@ class SizeResult:
         return sum(group.count for group in self.groups)
 
 
+IDEAL = Engine()
+
+
 def group_size(
-    group: LayerGroup, seq: int, batch: int, k_format: ElementFormat, v_format: ElementFormat
+    group: LayerGroup,
+    seq: int,
+    batch: int,
+    k_format: ElementFormat,
+    v_format: ElementFormat,
+    engine: Engine = IDEAL,
 ) -> GroupSize:
     cache = group.cache
     held = cache.tokens_held(seq)
+    cells = engine.cells(cache, seq, batch)  # ideal: batch x held
     k_token, v_token = cache.k_token_bytes(k_format), cache.v_token_bytes(v_format)
-    slots = group.count * batch * held  # (layer, request, token) cells this group keeps
+    slots = group.count * cells  # (layer, token slot) pairs this group keeps
     state = group.count * batch * cache.state_bytes()  # recurrent layers: fixed per request
     return GroupSize(
-        cache, group.count, held, k_token, v_token, slots * k_token, slots * v_token, state
+        cache, group.count, held, cells, k_token, v_token, slots * k_token, slots * v_token, state
     )
 
 
@@ -118,8 +135,9 @@ def size(
     batch: int,
     k_format: ElementFormat,
     v_format: ElementFormat,
+    engine: Engine = IDEAL,
 ) -> SizeResult:
-    """Exact bytes for `batch` requests of `seq` tokens each.
+    """Exact bytes for `batch` requests of `seq` tokens each, as `engine` allocates them.
 
     >>> from kvcalc.catalog import load_model
     >>> from kvcalc.dtypes import kv_format
@@ -129,7 +147,7 @@ def size(
     """
     if seq < 0 or batch < 1:
         raise UsageError(f"need seq >= 0 and batch >= 1, got seq={seq}, batch={batch}")
-    sizes = tuple(group_size(g, seq, batch, k_format, v_format) for g in merge(groups))
+    sizes = tuple(group_size(g, seq, batch, k_format, v_format, engine) for g in merge(groups))
     return SizeResult(
         seq,
         batch,
@@ -137,6 +155,15 @@ def size(
         sum(s.k_bytes for s in sizes),
         sum(s.v_bytes for s in sizes),
         sum(s.state_bytes for s in sizes),
+    )
+
+
+def engine_groups(
+    spec: ModelSpec, num_kv_heads: int | None = None, engine: Engine = IDEAL
+) -> tuple[LayerGroup, ...]:
+    """expand(), then each layer as `engine` stores it (transformers: MLA decompressed)."""
+    return tuple(
+        LayerGroup(engine.adapt(g.cache, spec), g.count) for g in expand(spec, num_kv_heads)
     )
 
 
@@ -206,12 +233,14 @@ def variants(
     k_format: ElementFormat,
     v_format: ElementFormat,
     kv_heads: int | None = None,
+    engine: Engine = IDEAL,
 ) -> tuple[Variant, ...]:
     """The model as configured (or dialed to `kv_heads`) beside its MHA and MQA forms."""
     heads = spec.num_query_heads
 
     def one(name: str, override: int | None) -> Variant:
-        result = size(expand(spec, override), seq, batch, k_format, v_format)
+        groups = engine_groups(spec, override, engine)
+        result = size(groups, seq, batch, k_format, v_format, engine)
         if not spec.per_head_kv:  # no KV heads to count: one latent row, shown as 1
             return Variant(name, 1, model_attention_kind(spec), result)
         shown = override if override is not None else spec.num_kv_heads
@@ -230,7 +259,12 @@ def divisors(n: int) -> list[int]:
 
 
 def dial(
-    spec: ModelSpec, seq: int, batch: int, k_format: ElementFormat, v_format: ElementFormat
+    spec: ModelSpec,
+    seq: int,
+    batch: int,
+    k_format: ElementFormat,
+    v_format: ElementFormat,
+    engine: Engine = IDEAL,
 ) -> list[Variant]:
     """The model re-grouped at every valid KV-head count G (divisors of the query heads)."""
     resolve_kv_heads(spec, spec.num_query_heads, None)  # refuses latent-only (MLA) models
@@ -240,7 +274,7 @@ def dial(
             "configured" if g == spec.num_kv_heads else "dialed",
             g,
             attention_label(heads, g),
-            size(expand(spec, g), seq, batch, k_format, v_format),
+            size(engine_groups(spec, g, engine), seq, batch, k_format, v_format, engine),
         )
         for g in divisors(heads)
     ]

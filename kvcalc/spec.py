@@ -299,3 +299,31 @@ class HardwareSpec(_Frozen):
     an exact decimal in (0, 1], e.g. '0.75'."""
     sources: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+
+
+class Claim(_Frozen):
+    """A documented number, the configuration it describes, and the verdict we expect.
+
+    configs/claims.yaml holds these; `kvcalc check` recomputes each one.
+    """
+
+    id: str = Field(pattern=_ID_PATTERN)
+    source: str
+    """Where the number was published (article, engine source or log, model card)."""
+    says: str
+    """The claim in the source's words."""
+    model: str
+    quantity: Literal["total_bytes", "mha_ratio", "attention", "engine_tokens"]
+    """total_bytes: the cache at seq x batch; mha_ratio: MHA bytes / these bytes;
+    attention: MHA, GQA or MQA; engine_tokens: the engine's token pool for kv_budget."""
+    published: str
+    """As printed: '20.9 GB', '2048.00 MiB', '8x', 'GQA', '16384'."""
+    expect: Literal["exact", "within rounding", "off"]
+    seq: int | None = Field(default=None, gt=0)
+    batch: int = Field(default=1, gt=0)
+    kv_dtype: str = "fp16"
+    attention: Literal["mha", "mqa"] | None = None
+    engine: str = "ideal"
+    kv_budget: str | None = None
+    """KV memory for engine_tokens (a size: '8GiB')."""
+    note: str | None = None

@@ -144,3 +144,11 @@ def auto_unit(n_bytes: int, binary: bool = False) -> str:
         if abs(n_bytes) >= _UNIT_BY_NAME[name]:
             chosen = name
     return chosen
+
+
+def unit_bytes(unit: str) -> int:
+    """Bytes in one named size unit, as parse_bytes reads it: 'GB' -> 10^9, 'MiB' -> 2^20."""
+    key = unit.strip().lower()
+    if key not in _SIZE_UNITS:
+        raise UnitError(f"unknown size unit {unit!r}: use one of {SIZE_FORMS}")
+    return _SIZE_UNITS[key]

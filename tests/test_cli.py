@@ -38,6 +38,7 @@ def test_size_json_contract(run):
         "k_head_dim": 128,
         "v_head_dim": 128,
         "tokens_held": 2048,
+        "cells": 2048 * 32,  # ideal: every request keeps its 2,048 tokens
         "k_token_bytes": 2048,
         "v_token_bytes": 2048,
         "k_bytes": 10_737_418_240,
@@ -225,3 +226,44 @@ def test_bad_yaml_files(run, tmp_path, content, message):
     assert message in result.stderr and "model.yaml" in result.stderr
     assert result.stderr.count("\n") == 1
     assert "pwned" not in result.stdout
+
+
+def test_size_engine_prints_the_engine_line(run):
+    result = run("size", "llama2-7b", "--seq", "4096", "--engine", "llamacpp-b5400")
+    assert result.exit_code == 0
+    assert (
+        "KV self size  = 2048.00 MiB, K (f16): 1024.00 MiB, V (f16): 1024.00 MiB" in result.stdout
+    )
+    data = run.json("size", "mistral-7b", "--seq", "32768", "--engine", "vllm")
+    # 32 layers x 6,160 slots (385 blocks of 16) x 4,096 B
+    assert data["engine"] == "vllm" and data["total_bytes"] == 32 * 6160 * 4096
+
+
+def test_k_and_v_formats_differ(run):
+    # Llama 3 8B, 1,024 values per row: q8_0 32 x 34 = 1,088 B; q4_0 32 x 18 = 576 B
+    data = run.json("size", "llama3-8b", "--seq", "8192", "--k-dtype", "q8_0", "--v-dtype", "q4_0")
+    assert data["k_bytes"] == 32 * 8192 * 1088 and data["v_bytes"] == 32 * 8192 * 576
+    assert data["kv_dtype"] == "q8_0/q4_0"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--engine", "vlm"], "did you mean vllm?"),
+        (["--engine", "vllm", "--kv-dtype", "q8_0"], "vllm has no q8_0 K cache"),
+        (["--engine", "sglang", "--k-dtype", "fp8"], "one cache dtype"),
+        (["--engine", "llamacpp", "--block-size", "64"], "applies to vllm and sglang"),
+        (["--engine", "vllm", "--block-size", "0"], "between 1 and"),
+        (["--engine", "transformers", "--kv-dtype", "int4"], "QuantizedCache"),
+    ],
+)
+def test_engine_option_errors(run, args, message):
+    result = run("size", "llama3-8b", *args)
+    assert result.exit_code == 2 and message in result.stderr
+
+
+def test_fit_engine_report(run):
+    data = run.json(
+        "fit", "llama2-7b", "--mem", "8GiB", "--kv-only", "--util", "1", "--engine", "vllm"
+    )
+    assert data["engine_report"][1] == "GPU KV cache size: 16,384 tokens"

@@ -1,0 +1,206 @@
+"""Documented numbers recomputed: `kvcalc check` and configs/claims.yaml.
+
+Each claim names a configuration and a published value.  We compute the exact
+value with the same functions `size` and `fit` use, compare, and give a verdict:
+
+- exact: the published value is the exact value (16,384 tokens; 2048.00 MiB);
+- within rounding: it is the exact value rounded to the digits printed
+  (21.47 GB for 21,474,836,480 B: within 0.005 GB);
+- off: neither; we give the factor and, when one exists, a single change of
+  configuration (batch, length, KV heads, dtype, GiB read as GB) that
+  reproduces the published figure.
+
+A claim whose verdict differs from the one recorded in the file fails the
+check (exit 1), so CI notices when a formula change moves a documented number.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+
+from kvcalc.dtypes import kv_format
+from kvcalc.engines import Engine, engine
+from kvcalc.errors import UsageError
+from kvcalc.sizing import IDEAL, attention_label, divisors, engine_groups, resolve_kv_heads, size
+from kvcalc.spec import Claim, ModelSpec
+from kvcalc.units import GB, GiB, UnitError, fixed, parse_bytes, unit_bytes
+
+_NUMBER = re.compile(r"^\s*([0-9][0-9,_]*(?:\.([0-9]+))?)\s*([A-Za-z]*)\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """A published number as an exact value and the half-unit of its last printed digit."""
+
+    value: Fraction
+    half_ulp: Fraction
+    unit: str
+    """'B'-family unit name, 'x' for a ratio, '' for a count."""
+
+
+def read_published(text: str) -> Published:
+    """'20.9 GB' -> 20,900,000,000 B +- 50,000,000 B; '8x' -> 8 +- 1/2; '16384' -> 16,384."""
+    match = _NUMBER.match(text)
+    if match is None:
+        raise UsageError(f"published value {text!r} is not a number with an optional unit")
+    digits, decimals, unit = match.group(1), match.group(2) or "", match.group(3)
+    number = Fraction(Decimal(digits.replace(",", "").replace("_", "")))
+    half = Fraction(1, 2 * 10 ** len(decimals))
+    if unit in ("", "x", "X"):
+        return Published(number, half, unit.lower())
+    try:
+        scale = unit_bytes(unit)
+    except UnitError as exc:
+        raise UsageError(f"published value {text!r}: {exc}") from None
+    return Published(number * scale, half * scale, unit)
+
+
+def published_decimals(text: str) -> str:
+    match = _NUMBER.match(text)
+    return (match.group(2) or "") if match else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    claim: Claim
+    computed: str
+    """The exact value, rendered in the published value's unit and as raw integers."""
+    deviation: str
+    verdict: str
+    explanation: str
+    """For 'off': a configuration that reproduces the published figure, if one does."""
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == self.claim.expect
+
+
+def _formats(claim: Claim) -> tuple[Engine, object]:
+    chosen = engine(claim.engine)
+    fmt = kv_format(claim.kv_dtype)
+    chosen.check_formats(fmt, fmt)
+    return chosen, fmt
+
+
+def total_bytes(
+    spec: ModelSpec,
+    claim: Claim,
+    seq: int | None = None,
+    batch: int | None = None,
+    kv_heads: int | None = None,
+    dtype: str | None = None,
+) -> int:
+    chosen = engine(claim.engine)
+    fmt = kv_format(dtype or claim.kv_dtype)
+    heads = kv_heads or resolve_kv_heads(spec, None, claim.attention)
+    groups = engine_groups(spec, heads, chosen)
+    tokens = seq or claim.seq or spec.max_context
+    return size(groups, tokens, batch or claim.batch, fmt, fmt, chosen).total_bytes
+
+
+def compute(spec: ModelSpec, claim: Claim) -> Fraction | str:
+    """The exact value of the claimed quantity."""
+    chosen, _ = _formats(claim)
+    if claim.quantity == "attention":
+        return attention_label(spec.num_query_heads, spec.num_kv_heads)
+    if claim.quantity == "total_bytes":
+        return Fraction(total_bytes(spec, claim))
+    if claim.quantity == "mha_ratio":
+        if not spec.per_head_kv:
+            raise UsageError(f"claim {claim.id}: {spec.id} has no MHA form to compare with")
+        mha = total_bytes(spec, claim, kv_heads=spec.num_query_heads)
+        return Fraction(mha, total_bytes(spec, claim))
+    if claim.kv_budget is None:
+        raise UsageError(f"claim {claim.id}: engine_tokens needs kv_budget")
+    fmt = kv_format(claim.kv_dtype)
+    groups = engine_groups(spec, resolve_kv_heads(spec, None, claim.attention), chosen)
+    per_token = size(groups, 1, 1, fmt, fmt, IDEAL).bytes_per_token
+    return Fraction(chosen.pool_tokens(parse_bytes(claim.kv_budget), per_token))
+
+
+def _render(value: Fraction, published: Published, places: int) -> str:
+    """The exact value in the published unit, two digits finer than the source printed."""
+    scale = 1 if published.unit in ("", "x") else unit_bytes(published.unit)
+    text = fixed(value, scale, places + 2)
+    if value % scale == 0 and value.denominator == 1:
+        text = fixed(value, scale, places)  # exact in this unit: no spurious zeros
+    return text + ("x" if published.unit == "x" else f" {published.unit}" if published.unit else "")
+
+
+def _judge(value: Fraction, published: Published) -> str:
+    if value == published.value:
+        return "exact"
+    if abs(value - published.value) <= published.half_ulp:
+        return "within rounding"
+    return "off"
+
+
+def reproductions(spec: ModelSpec, claim: Claim, published: Published) -> list[str]:
+    """Single changes of the claim's configuration whose exact bytes round to the figure."""
+    found: list[str] = []
+    seq, batch = claim.seq or spec.max_context, claim.batch
+
+    def check(label: str, value: int | Fraction) -> None:
+        if len(found) < 3 and _judge(Fraction(value), published) != "off":
+            found.append(label)
+
+    exact = Fraction(total_bytes(spec, claim))
+    check("the exact bytes in GiB printed as GB", exact * GB / GiB)
+    check("the exact bytes in GB printed as GiB", exact * GiB / GB)
+    for k in range(-6, 7):
+        if k == 0:
+            continue
+        scaled_batch = Fraction(batch) * Fraction(2) ** k
+        if scaled_batch.denominator == 1:
+            b = int(scaled_batch)
+            check(f"batch {b:,} instead of {batch:,}", total_bytes(spec, claim, batch=b))
+        scaled_seq = Fraction(seq) * Fraction(2) ** k
+        if scaled_seq.denominator == 1:
+            s = int(scaled_seq)
+            check(f"{s:,} tokens instead of {seq:,}", total_bytes(spec, claim, seq=s))
+    if spec.per_head_kv:
+        for g in divisors(spec.num_query_heads):
+            check(f"{g} KV heads", total_bytes(spec, claim, kv_heads=g))
+    for dtype in ("fp32", "fp16", "fp8", "int4"):
+        if kv_format(dtype) != kv_format(claim.kv_dtype):
+            check(f"a {dtype} cache", total_bytes(spec, claim, dtype=dtype))
+    return found
+
+
+def judge(spec: ModelSpec, claim: Claim) -> Outcome:
+    value = compute(spec, claim)
+    if isinstance(value, str):
+        said = claim.published.strip()
+        match = said == value or value.startswith(said + "-")  # 'GQA' names 'GQA-8'
+        verdict = "exact" if match else "off"
+        return Outcome(claim, value, "-" if match else "differs", verdict, "")
+    published = read_published(claim.published)
+    verdict = _judge(value, published)
+    places = len(published_decimals(claim.published))
+    if verdict == "exact":
+        deviation = "0"
+    elif not published.value:
+        deviation = "published 0"
+    else:
+        factor = value / published.value
+        off = verdict == "off"
+        deviation = f"x{float(factor):.2f}" if off else f"{float((factor - 1) * 100):+.3f}%"
+    explanation = ""
+    if verdict == "off" and claim.quantity == "total_bytes":
+        found = reproductions(spec, claim, published)
+        explanation = (
+            "reproduced by " + "; or ".join(found)
+            if found
+            else "no single change of batch, length, KV heads, dtype or unit reproduces it"
+        )
+    return Outcome(claim, _render(value, published, places), deviation, verdict, explanation)
+
+
+def default_claims_file() -> Path:
+    from kvcalc.catalog import configs_dir
+
+    return configs_dir() / "claims.yaml"

@@ -1,0 +1,235 @@
+"""Engine profiles: each rule's golden values with the arithmetic written out."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kvcalc.catalog import all_models, load_model
+from kvcalc.dtypes import kv_format
+from kvcalc.engines import ENGINES, engine
+from kvcalc.errors import UnknownNameError, UsageError
+from kvcalc.fit import Question, fit_model, make_target
+from kvcalc.render_engine import c_mib, fit_report, size_report
+from kvcalc.sizing import IDEAL, engine_groups, size
+from kvcalc.units import GiB, MiB
+
+FP16 = kv_format("fp16")
+
+
+def sized(model: str, seq: int, batch: int, name: str, k: str = "fp16", v: str | None = None):
+    spec = load_model(model)
+    chosen = engine(name)
+    kf, vf = kv_format(k), kv_format(v or k)
+    return size(engine_groups(spec, None, chosen), seq, batch, kf, vf, chosen)
+
+
+def test_vllm_rounds_every_request_up_to_16_token_blocks():
+    # Llama 3 8B: 131,072 B/token; 1,000 tokens -> cdiv(1,000, 16) = 63 blocks = 1,008 tokens
+    assert sized("llama3-8b", 1000, 3, "vllm").total_bytes == 3 * 1008 * 131_072
+
+
+def test_vllm_sliding_window_keeps_window_plus_batched_tokens_plus_a_block():
+    # Mistral 7B v0.1, window 4,096, 32,768 tokens: min(4,095 + 2,048, 32,768) = 6,143
+    # -> cdiv(6,143, 16) + 1 = 385 blocks = 6,160 tokens x 32 layers x 4,096 B
+    assert sized("mistral-7b", 32768, 1, "vllm").total_bytes == 32 * 6160 * 4096
+    assert sized("mistral-7b", 32768, 1, "ideal").total_bytes == 32 * 4096 * 4096
+
+
+def test_sglang_adds_one_padding_slot_per_layer():
+    # Llama 3 8B, 1,000 tokens x 2 requests: (2,000 + 1) slots x 32 layers x 4,096 B
+    assert sized("llama3-8b", 1000, 2, "sglang").total_bytes == 2001 * 32 * 4096
+
+
+def test_llamacpp_pads_n_ctx_to_256_and_sizes_the_swa_cache():
+    # -c 35,000 becomes 35,072 cells (llama-context.cpp GGML_PAD(n_ctx, 256))
+    assert sized("llama3-8b", 35000, 1, "llamacpp").total_bytes == 35072 * 32 * 4096
+    # legacy: padded to 32: 35,008
+    assert sized("llama3-8b", 35000, 1, "llamacpp-b5400").total_bytes == 35008 * 32 * 4096
+    # Gemma 2 9B, window 4,096, 32,768 tokens x 2 seqs: n_ctx = 65,536 for 21 full layers;
+    # SWA: min(65,536, pad(4,096 x 2 + 512, 256) = 8,704) for the 21 sliding layers
+    result = sized("gemma-2-9b", 32768, 2, "llamacpp")
+    cells = sorted({g.cells for g in result.groups})
+    assert cells == [8704, 65536]
+
+
+def test_llamacpp_keeps_recurrent_state_in_f32():
+    # Jamba: a Mamba layer's state is (24,576 + 131,072) values; bf16 in the ideal
+    # profile, f32 in llama.cpp: 2 x the bytes
+    ideal = sized("jamba-v0.1", 4096, 1, "ideal").state_bytes
+    assert sized("jamba-v0.1", 4096, 1, "llamacpp").state_bytes == 2 * ideal
+
+
+def test_transformers_caches_mla_decompressed():
+    # DeepSeek V3: 128 heads x (192 + 128) x 2 B = 81,920 B per token per layer, not 1,152
+    result = sized("deepseek-v3", 4096, 1, "transformers")
+    assert result.total_bytes == 61 * 4096 * 81_920
+    assert sized("deepseek-v3", 4096, 1, "vllm").total_bytes == 61 * 4096 * 1152
+
+
+@pytest.mark.parametrize(
+    ("model", "seq", "k", "v", "line"),
+    [
+        (
+            "llama2-7b",
+            4096,
+            "fp16",
+            "fp16",
+            "llama_kv_cache: size = 2048.00 MiB (  4096 cells,  32 layers,  1/1 seqs), "
+            "K (f16): 1024.00 MiB, V (f16): 1024.00 MiB",
+        ),
+        (
+            "llama3-8b",
+            8192,
+            "fp16",
+            "fp16",
+            "llama_kv_cache: size = 1024.00 MiB (  8192 cells,  32 layers,  1/1 seqs), "
+            "K (f16):  512.00 MiB, V (f16):  512.00 MiB",
+        ),
+        (
+            # q8_0: 1,024 values = 32 blocks x 34 B = 1,088 B per row; 32 x 8,192 x 1,088 = 272 MiB
+            "llama3-8b",
+            8192,
+            "q8_0",
+            "q4_0",
+            "llama_kv_cache: size =  416.00 MiB (  8192 cells,  32 layers,  1/1 seqs), "
+            "K (q8_0):  272.00 MiB, V (q4_0):  144.00 MiB",
+        ),
+        (
+            # DeepSeek V2 Lite: 27 layers x 576 x 2 B x 4,096 cells = 121.5 MiB, no V
+            "deepseek-v2-lite",
+            4096,
+            "fp16",
+            "fp16",
+            "llama_kv_cache: size =  121.50 MiB (  4096 cells,  27 layers,  1/1 seqs), "
+            "K (f16):  121.50 MiB, V (f16):    0.00 MiB",
+        ),
+    ],
+)
+def test_llamacpp_log_line(model, seq, k, v, line):
+    chosen = engine("llamacpp")
+    result = sized(model, seq, 1, "llamacpp", k, v)
+    assert size_report(chosen, result, kv_format(k), kv_format(v))[0] == line
+
+
+def test_llamacpp_legacy_kv_self_size_line():
+    result = sized("llama2-7b", 4096, 1, "llamacpp-b5400")
+    assert size_report(engine("llamacpp-b5400"), result, FP16, FP16) == [
+        "llama_kv_cache_unified: KV self size  = 2048.00 MiB, K (f16): 1024.00 MiB, "
+        "V (f16): 1024.00 MiB"
+    ]
+
+
+def test_c_mib_rounds_through_float32_like_llama_cpp():
+    assert c_mib(2 * GiB) == "2048.00"
+    assert c_mib(3 * MiB // 2) == "   1.50"
+
+
+def kv_only(model: str, name: str, mem: int, seq: int) -> list[str]:
+    target = make_target(None, mem, None)
+    q = Question(target, util=Fraction(1), kv_only=True, seq=seq, engine=engine(name))
+    return fit_report(fit_model(load_model(model), q))
+
+
+@pytest.mark.parametrize(
+    ("model", "mem", "seq", "lines"),
+    [
+        # vLLM's own test: 32 x 32 x 128 fp16 = 524,288 B/token; 8 GiB -> 1,024 blocks
+        (
+            "llama2-7b",
+            8 * GiB,
+            4096,
+            [
+                "Available KV cache memory: 8.00 GiB",
+                "GPU KV cache size: 16,384 tokens",
+                "Maximum concurrency for 4,096 tokens per request: 4.00x",
+            ],
+        ),
+        # Llama 3 8B: 131,072 B/token; 10 GiB / (16 x 131,072) = 5,120 blocks = 81,920 tokens;
+        # 8,000 tokens need cdiv(8,000, 16) = 500 blocks -> 10.24x
+        (
+            "llama3-8b",
+            10 * GiB,
+            8000,
+            [
+                "Available KV cache memory: 10.00 GiB",
+                "GPU KV cache size: 81,920 tokens",
+                "Maximum concurrency for 8,000 tokens per request: 10.24x",
+            ],
+        ),
+        # DeepSeek V2 Lite (MLA): 27 x 1,152 B = 31,104 B/token; 4 GiB -> 8,630 blocks
+        (
+            "deepseek-v2-lite",
+            4 * GiB,
+            4096,
+            [
+                "Available KV cache memory: 4.00 GiB",
+                "GPU KV cache size: 138,080 tokens",
+                "Maximum concurrency for 4,096 tokens per request: 33.71x",
+            ],
+        ),
+    ],
+)
+def test_vllm_log_lines(model, mem, seq, lines):
+    assert kv_only(model, "vllm", mem, seq) == lines
+
+
+@pytest.mark.parametrize(
+    ("model", "mem", "line"),
+    [
+        # 8 GiB / 524,288 B = 16,384 tokens; K = (16,384 + 1) x 32 x 4,096 x 2 B ... = 4.00 GiB
+        (
+            "llama2-7b",
+            8 * GiB,
+            "KV Cache is allocated. #tokens: 16384, K size: 4.00 GB, V size: 4.00 GB",
+        ),
+        # 8 GiB / 131,072 B = 65,536 tokens
+        (
+            "llama3-8b",
+            8 * GiB,
+            "KV Cache is allocated. #tokens: 65536, K size: 4.00 GB, V size: 4.00 GB",
+        ),
+        # MLA: one buffer; 4 GiB / 31,104 B = 138,084 tokens
+        ("deepseek-v2-lite", 4 * GiB, "KV Cache is allocated. #tokens: 138084, KV size: 4.00 GB"),
+    ],
+)
+def test_sglang_log_line(model, mem, line):
+    assert kv_only(model, "sglang", mem, 4096) == [f"{line}  (SGLang's GB is GiB)"]
+
+
+def test_sglang_budget_default_is_mem_fraction_static():
+    target = make_target(None, 80 * 10**9, None)
+    q = Question(target, engine=engine("sglang"))
+    budget = fit_model(load_model("llama3-8b"), q).budget
+    assert budget.util.numerator * 100 == 88 * budget.util.denominator
+    assert budget.overhead_bytes == 0
+
+
+def test_engine_names_and_flags_are_checked():
+    with pytest.raises(UnknownNameError, match="vllm"):
+        engine("vlm")
+    with pytest.raises(UsageError, match="block-size"):
+        engine("llamacpp", block_size=32)
+    with pytest.raises(UsageError, match="q8_0"):
+        engine("vllm").check_formats(kv_format("q8_0"), kv_format("q8_0"))
+    with pytest.raises(UsageError, match="one cache dtype"):
+        engine("vllm").check_formats(kv_format("fp8"), FP16)
+    assert engine("vllm", block_size=32).page == 32
+
+
+@given(
+    st.sampled_from(all_models()),
+    st.sampled_from(sorted(set(ENGINES) - {"llamacpp-b5400"})),
+    st.integers(0, 300_000),
+    st.integers(1, 64),
+)
+def test_every_engine_allocates_at_least_the_ideal_bytes(spec, name, seq, batch):
+    chosen = engine(name)
+    fmt = kv_format("fp16")
+    ideal = size(engine_groups(spec, None, IDEAL), seq, batch, fmt, fmt)
+    real = size(engine_groups(spec, None, chosen), seq, batch, fmt, fmt, chosen)
+    # llama.cpp widens recurrent state to f32; transformers decompresses MLA: both only grow
+    assert real.total_bytes >= ideal.total_bytes
