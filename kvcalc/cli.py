@@ -255,24 +255,76 @@ def dial(
     v_dtype: VDtypeOpt = None,
     engine: EngineOpt = "ideal",
     block_size: BlockOpt = None,
+    mem: Annotated[
+        str | None,
+        typer.Option("--mem", metavar="SIZE", help="Add fit columns for this memory per device."),
+    ] = None,
+    gpu: Annotated[
+        str | None,
+        typer.Option(
+            "--gpu",
+            metavar="NAME",
+            help="Add fit columns for this hardware preset, and the decode-step bound.",
+        ),
+    ] = None,
+    tp: Annotated[
+        int, typer.Option("--tp", metavar="N", help="Tensor parallel size for the fit and bound.")
+    ] = 1,
     as_json: JsonOpt = False,
 ) -> None:
-    """Every valid KV-head count G (divisors of the query heads): bytes per token and total."""
-    from kvcalc.catalog import load_model
+    """Every valid KV-head count G (divisors of the query heads): bytes per token and total.
+
+    With --mem/--gpu: the longest context (at --batch) and most requests (at --seq) that
+    fit for each G; with --gpu: the decode step's memory-bandwidth bound for each G.
+    """
+    from dataclasses import replace
+
+    from kvcalc import fit as solver
+    from kvcalc.catalog import load_hardware, load_model
     from kvcalc.sizing import dial as dial_rows
 
     spec = load_model(model, warn)
     chosen, k_fmt, v_fmt = cache_formats(kv_dtype, k_dtype, v_dtype, engine, block_size)
     tokens = count_option(seq, "--seq") or spec.max_context
-    rows = dial_rows(spec, tokens, count_option(batch, "--batch") or 1, k_fmt, v_fmt, chosen)
+    requests = count_option(batch, "--batch") or 1
+    rows = dial_rows(spec, tokens, requests, k_fmt, v_fmt, chosen)
+    fits = steps = None
+    budget = ""
+    hardware = load_hardware(gpu) if gpu is not None else None
+    if mem is not None or hardware is not None:
+        target = solver.make_target(hardware, size_option(mem, "--mem"), None, (mem or "").strip())
+        tp, _ = solver.parallelism(None, tp, None, target.kind)
+        question = solver.Question(
+            target, tp, k_format=k_fmt, v_format=v_fmt, seq=tokens, batch=requests, engine=chosen
+        )
+        fits = [solver.fit_model(spec, replace(question, kv_heads=v.kv_heads)) for v in rows]
+        budget = target.name
+    if hardware is not None and hardware.bandwidth_gb_s is not None:
+        from kvcalc.decode import decode as decode_bound
+
+        bandwidth = hardware.bandwidth_gb_s * 10**9
+        steps = [
+            decode_bound(
+                spec,
+                tokens,
+                requests,
+                bandwidth,
+                k_fmt,
+                v_fmt,
+                tp=tp,
+                engine=chosen,
+                kv_heads=v.kv_heads,
+            ).steps[0]
+            for v in rows
+        ]
 
     from kvcalc import render
 
     label = dtype_label(k_fmt, v_fmt)
     emit(
         as_json,
-        render.dial_json(spec, rows, label),
-        lambda: render.dial_table(spec, rows, label),
+        render.dial_json(spec, rows, label, fits, steps),
+        lambda: render.dial_table(spec, rows, label, fits, steps, budget),
     )
 
 
@@ -479,6 +531,156 @@ def fit(
     if not result.fits:
         hints = solver.what_would_fit(spec, question)
         raise NoFitError(render_fit.no_fit_message(result, hints))
+
+
+@app.command()
+def decode(
+    model: ModelArg,
+    gpu: Annotated[
+        str | None,
+        typer.Option("--gpu", metavar="NAME", help="Hardware preset for the bandwidth."),
+    ] = None,
+    bandwidth: Annotated[
+        str | None,
+        typer.Option(
+            "--bandwidth",
+            metavar="BYTES/S",
+            help="Memory bandwidth per device, e.g. 3.35TB/s or 819GB/s (overrides --gpu's).",
+        ),
+    ] = None,
+    seq: SeqOpt = None,
+    batch: BatchOpt = "1",
+    tp: Annotated[
+        int, typer.Option("--tp", metavar="N", help="Tensor parallel size (per-GPU bytes).")
+    ] = 1,
+    weights: Annotated[
+        str | None,
+        typer.Option(
+            "--weights",
+            metavar="FORMAT",
+            help="Weight format as in 'fit' [default: the model's native dtype].",
+        ),
+    ] = None,
+    kv_dtype: DtypeOpt = None,
+    k_dtype: KDtypeOpt = None,
+    v_dtype: VDtypeOpt = None,
+    engine: EngineOpt = "ideal",
+    block_size: BlockOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Bytes read per decode step and the memory-bandwidth bound on its time.
+
+    Each step reads every weight once plus the KV cache of every request; at best it
+    takes (weights + KV) / bandwidth.  Shown for the model beside its MHA and MQA forms,
+    with the length (and batch) at which the KV read overtakes the weights.
+    """
+    from kvcalc.catalog import load_hardware, load_model
+    from kvcalc.decode import decode as decode_bound
+    from kvcalc.decode import parse_bandwidth
+    from kvcalc.dtypes import weight_format
+    from kvcalc.render_decode import decode_json, decode_tables
+
+    if gpu is None and bandwidth is None:
+        raise UsageError("give --gpu NAME (see 'kvcalc gpus') or --bandwidth, e.g. 3.35TB/s")
+    hardware = load_hardware(gpu) if gpu is not None else None
+    if bandwidth is not None:
+        bytes_per_s, device = parse_bandwidth(bandwidth), bandwidth.strip()
+    else:
+        assert hardware is not None
+        if hardware.bandwidth_gb_s is None:
+            raise UsageError(f"{hardware.id} has no bandwidth on record: give --bandwidth")
+        bytes_per_s, device = hardware.bandwidth_gb_s * 10**9, hardware.id
+    if tp < 1:
+        raise UsageError(f"--tp must be at least 1, got {tp}")
+    spec = load_model(model, warn)
+    chosen, k_fmt, v_fmt = cache_formats(kv_dtype, k_dtype, v_dtype, engine, block_size)
+    tokens = count_option(seq, "--seq") or spec.max_context
+    requests = count_option(batch, "--batch") or 1
+    result = decode_bound(
+        spec,
+        tokens,
+        requests,
+        bytes_per_s,
+        k_fmt,
+        v_fmt,
+        weight_format(weights) if weights else None,
+        tp,
+        chosen,
+    )
+    emit(as_json, decode_json(result, device), lambda: decode_tables(result, device))
+
+
+@app.command()
+def compare(
+    models: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="MODEL...",
+            help="Two or more presets, YAML files, config.json files/directories or GGUF files.",
+        ),
+    ],
+    seq: Annotated[
+        str | None,
+        typer.Option(
+            "--seq",
+            "-s",
+            metavar="TOKENS",
+            help=f"Tokens per request [default: the smallest max context of the models]; "
+            f"{COUNT_HELP}.",
+        ),
+    ] = None,
+    batch: BatchOpt = "1",
+    kv_dtype: DtypeOpt = None,
+    k_dtype: KDtypeOpt = None,
+    v_dtype: VDtypeOpt = None,
+    engine: EngineOpt = "ideal",
+    block_size: BlockOpt = None,
+    mem: Annotated[
+        str | None,
+        typer.Option("--mem", metavar="SIZE", help="Add fit answers for this memory per device."),
+    ] = None,
+    gpu: Annotated[
+        str | None,
+        typer.Option("--gpu", metavar="NAME", help="Add fit answers for this hardware preset."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Several models side by side: layers, heads, bytes per token, per request, total.
+
+    With --mem or --gpu, also the longest context (at --batch) and the most requests
+    (at --seq) that fit, with each model's native weights and the default overhead.
+    """
+    from kvcalc import fit as solver
+    from kvcalc.catalog import load_hardware, load_model
+    from kvcalc.render_decode import compare_json, compare_tables
+    from kvcalc.sizing import engine_groups
+    from kvcalc.sizing import size as size_of
+
+    if not models:
+        raise UsageError("give at least one model to compare")
+    specs = [load_model(name, warn) for name in models]
+    chosen, k_fmt, v_fmt = cache_formats(kv_dtype, k_dtype, v_dtype, engine, block_size)
+    tokens = count_option(seq, "--seq") or min(s.max_context for s in specs)
+    requests = count_option(batch, "--batch") or 1
+    results = [
+        size_of(engine_groups(s, None, chosen), tokens, requests, k_fmt, v_fmt, chosen)
+        for s in specs
+    ]
+    fits = None
+    budget = ""
+    if mem is not None or gpu is not None:
+        hardware = load_hardware(gpu) if gpu is not None else None
+        target = solver.make_target(hardware, size_option(mem, "--mem"), None, (mem or "").strip())
+        question = solver.Question(
+            target, k_format=k_fmt, v_format=v_fmt, seq=tokens, batch=requests, engine=chosen
+        )
+        fits = [solver.fit_model(s, question) for s in specs]
+        budget = target.name
+    emit(
+        as_json,
+        compare_json(specs, results, fits),
+        lambda: compare_tables(specs, results, fits, dtype_label(k_fmt, v_fmt), budget),
+    )
 
 
 @app.command()

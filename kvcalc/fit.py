@@ -372,6 +372,8 @@ class Question:
     seq: int | None = None
     batch: int | None = None
     engine: Engine = IDEAL
+    kv_heads: int | None = None
+    """Re-group every layer to this many KV heads (`kvcalc dial`); None: as configured."""
 
 
 def fit_model(spec: ModelSpec, q: Question) -> FitResult:
@@ -395,7 +397,7 @@ def fit_model(spec: ModelSpec, q: Question) -> FitResult:
     budget = plan_budget(
         q.target.device_bytes, q.tp * q.pp, util, weights, spec.params, overhead, exact
     )
-    dep = deploy(spec, q.tp, q.pp, engine=q.engine)
+    dep = deploy(spec, q.tp, q.pp, q.kv_heads, q.engine)
     return solve(spec, q.target, budget, dep, kf, vf, q.seq, q.batch)
 
 

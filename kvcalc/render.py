@@ -291,8 +291,32 @@ def explain_lines(
 # ---------------------------------------------------------------- dial
 
 
-def dial_json(spec: ModelSpec, rows: list[Variant], dtype_label: str) -> dict[str, Any]:
+def usable_context(fit: Any) -> int:
+    """The longest context memory and the model allow at the batch asked (0: none fits)."""
+    if fit.budget.kv_bytes < 0 or fit.max_context_memory == 0:
+        return 0
+    return int(fit.max_context)
+
+
+def dial_json(
+    spec: ModelSpec,
+    rows: list[Variant],
+    dtype_label: str,
+    fits: list[Any] | None = None,
+    steps: list[Any] | None = None,
+) -> dict[str, Any]:
     mha_total = rows[-1].result.total_bytes
+
+    def extra(i: int) -> dict[str, Any]:
+        more: dict[str, Any] = {}
+        if fits is not None:
+            more["max_context"] = usable_context(fits[i])
+            more["max_batch"] = fits[i].max_batch
+        if steps is not None:
+            more["decode_step_seconds_min"] = float(steps[i].step_seconds)
+            more["decode_tokens_per_second_max"] = float(steps[i].tokens_per_second)
+        return more
+
     return {
         "model": spec.id,
         "seq": rows[0].result.seq,
@@ -306,39 +330,72 @@ def dial_json(spec: ModelSpec, rows: list[Variant], dtype_label: str) -> dict[st
                 "group_size": spec.num_query_heads // v.kv_heads,
                 "configured": v.name == "configured",
                 **variant_json(v, mha_total),
+                **extra(i),
             }
-            for v in rows
+            for i, v in enumerate(rows)
         ],
     }
 
 
-def dial_table(spec: ModelSpec, rows: list[Variant], dtype_label: str) -> list[Any]:
+def dial_table(
+    spec: ModelSpec,
+    rows: list[Variant],
+    dtype_label: str,
+    fits: list[Any] | None = None,
+    steps: list[Any] | None = None,
+    budget: str = "",
+) -> list[Any]:
     r0 = rows[0].result
+    wide = fits is None and steps is None
+    columns = ["G", "H/G", "attention", "B/token", "total", "total", "MHA/x"]
+    if not wide:  # room for the fit and decode columns in 80 characters
+        columns = ["G", "attention", "total", "MHA/x"]
+    if fits is not None:
+        columns += ["max ctx", "max req"]
+    if steps is not None:
+        columns += ["ms >=", "tok/s/req"]
     table = new_table(
         f"{spec.id}: every KV-head count G for {spec.num_query_heads} query heads, "
         f"{r0.seq:,} tokens x {r0.batch:,} requests, {dtype_label}",
-        "G",
-        "H/G",
-        "attention",
-        "B/token",
-        "total",
-        "total",
-        "MHA/x",
+        *columns,
         left=("attention",),
     )
     mha_total = rows[-1].result.total_bytes
-    for v in rows:
+    for i, v in enumerate(rows):
         mark = " (model)" if v.name == "configured" else ""
-        table.add_row(
+        ratio = ratio_text(mha_total, v.result.total_bytes) if v.result.total_bytes else "-"
+        cells = [
             count(v.kv_heads),
             count(spec.num_query_heads // v.kv_heads),
             v.attention + mark,
             count(v.result.bytes_per_token),
             dec(v.result.total_bytes),
             bin_(v.result.total_bytes),
-            ratio_text(mha_total, v.result.total_bytes) if v.result.total_bytes else "-",
+            ratio,
+        ]
+        if not wide:
+            cells = [count(v.kv_heads), v.attention + mark, dec(v.result.total_bytes), ratio]
+        if fits is not None:
+            fit = fits[i]
+            context = usable_context(fit)
+            cells += [count(context) if context else "none", count(fit.max_batch)]
+        if steps is not None:
+            cells += [
+                fixed(steps[i].step_seconds * 1000, 1),
+                fixed(steps[i].tokens_per_second, 1, 1),
+            ]
+        table.add_row(*cells)
+    notes: list[Any] = [table]
+    if fits is not None:
+        notes.append(
+            f"max ctx: longest context for {r0.batch:,} requests; max req: most requests of "
+            f"{r0.seq:,} tokens; on {budget}"
         )
-    return [table]
+    if steps is not None:
+        notes.append(
+            "ms >= and tok/s/req: the decode step's memory-bandwidth bound (see 'kvcalc decode')"
+        )
+    return notes
 
 
 # ---------------------------------------------------------------- models

@@ -1,0 +1,143 @@
+"""The decode bandwidth bound: bytes read per step, and the time they take at best.
+
+Generating one token for every running request reads every weight once and the
+whole KV cache of every request.  At memory bandwidth W (bytes/s), a step takes
+at least (weights + KV) / W; compute, kernel efficiency and scheduling only add.
+
+Llama 3 70B, bf16 weights, fp16 cache, 2,048 tokens x 32 requests on an H100
+SXM (3,350 GB/s): 70,553,706,496 x 2 = 141,107,412,992 B of weights + 21,474,836,480 B
+of KV = 162,582,249,472 B -> at least 48.53 ms per step, 20.6 tokens/s per
+request.  With MHA the KV read alone is 171,798,691,840 B (51.3 ms by itself).
+
+Weights are counted once per step in full: right for dense models and for MoE
+at large batch (every expert is hit); an MoE at batch 1 reads only its active
+experts, so its bound is lower than this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+from kvcalc.dtypes import ElementFormat, WeightFormat, weight_format
+from kvcalc.engines import Engine
+from kvcalc.errors import UsageError
+from kvcalc.fit import deploy, max_batch, max_context
+from kvcalc.sizing import IDEAL, attention_label
+from kvcalc.spec import ModelSpec
+from kvcalc.units import GB, UnitError, parse_bytes
+
+
+def model_weight_bytes(spec: ModelSpec, fmt: WeightFormat | None) -> tuple[int, str]:
+    """All weights in `fmt`, or the checkpoint's exact bytes / native dtype when fmt is None."""
+    if fmt is None and spec.weight_bytes is not None:
+        return spec.weight_bytes, "checkpoint"
+    chosen = fmt or weight_format(spec.weight_dtype)
+    if spec.params is None:
+        raise UsageError(f"{spec.id} has no parameter count: add `params` to its YAML")
+    return chosen.weight_bytes(spec.params), chosen.name
+
+
+def parse_bandwidth(text: str) -> int:
+    """'3.35TB/s' -> 3,350,000,000,000 bytes/s; the '/s' is optional."""
+    body = text.strip()
+    if body.lower().endswith("/s"):
+        body = body[:-2]
+    try:
+        value = parse_bytes(body)
+    except UnitError as exc:
+        raise UsageError(f"--bandwidth: {exc} (e.g. 3.35TB/s, 819GB/s)") from None
+    if value <= 0:
+        raise UsageError("--bandwidth must be more than 0 bytes/s")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeStep:
+    """One variant's bytes per decode step on the most loaded device, and its time bound."""
+
+    name: str
+    """configured | mha | mqa | a KV-head count"""
+    attention: str
+    kv_heads: int
+    seq: int
+    batch: int
+    weight_bytes: int
+    """Weights one device reads per step (total / tensor-parallel size, rounded up)."""
+    kv_bytes: int
+    bandwidth: int
+    """Bytes/s of one device."""
+
+    @property
+    def total_bytes(self) -> int:
+        return self.weight_bytes + self.kv_bytes
+
+    @property
+    def step_seconds(self) -> Fraction:
+        return Fraction(self.total_bytes, self.bandwidth)
+
+    @property
+    def tokens_per_second(self) -> Fraction:
+        """Upper bound per request: one token per step."""
+        return 1 / self.step_seconds
+
+    @property
+    def aggregate_tokens_per_second(self) -> Fraction:
+        return self.batch / self.step_seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Decode:
+    spec: ModelSpec
+    weight_format: str
+    tp: int
+    steps: tuple[DecodeStep, ...]
+    crossover_seq: int | None
+    """Smallest length at which KV (at this batch) reads more than the weights; None: never."""
+    crossover_batch: int | None
+    """Smallest batch at which KV (at this length) reads more than the weights."""
+
+
+def decode(
+    spec: ModelSpec,
+    seq: int,
+    batch: int,
+    bandwidth: int,
+    k_fmt: ElementFormat,
+    v_fmt: ElementFormat,
+    weights: WeightFormat | None = None,
+    tp: int = 1,
+    engine: Engine = IDEAL,
+    kv_heads: int | None = None,
+) -> Decode:
+    """The configured model (or `kv_heads`) beside its MHA and MQA forms."""
+    total_weights, label = model_weight_bytes(spec, weights)
+    per_device = -(-total_weights // tp)
+    heads = spec.num_query_heads
+
+    def step(name: str, override: int | None) -> DecodeStep:
+        dep = deploy(spec, tp, 1, override, engine)
+        shown = override or spec.num_kv_heads
+        attention = attention_label(heads, shown) if spec.per_head_kv else "latent/state"
+        kv = dep.bytes_per_device(seq, batch, k_fmt, v_fmt)
+        return DecodeStep(name, attention, shown, seq, batch, per_device, kv, bandwidth)
+
+    steps = [step("configured" if kv_heads is None else "dialed", kv_heads)]
+    if spec.per_head_kv:
+        steps += [step("mha", heads), step("mqa", 1)]
+    # KV overtakes weights where KV >= weights: one past the largest point with KV < weights
+    dep = deploy(spec, tp, 1, kv_heads, engine)
+    below = max_context(dep, batch, per_device - 1, k_fmt, v_fmt)
+    most = max_batch(dep, seq, per_device - 1, k_fmt, v_fmt)
+    return Decode(
+        spec,
+        label,
+        tp,
+        tuple(steps),
+        None if below is None else below + 1,
+        most + 1,
+    )
+
+
+def gb_per_s(bandwidth: int) -> Fraction:
+    return Fraction(bandwidth, GB)
