@@ -684,6 +684,101 @@ def compare(
 
 
 @app.command()
+def plot(
+    models: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="MODEL...",
+            help="One model (drawn as MHA / configured / MQA) or several (one line each).",
+        ),
+    ],
+    x: Annotated[
+        str, typer.Option("--x", metavar="seq|batch", help="What the x axis varies.")
+    ] = "seq",
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            metavar="N",
+            help="Last x value [default: the smallest max context; 64 requests].",
+        ),
+    ] = None,
+    seq: Annotated[
+        str | None,
+        typer.Option("--seq", "-s", metavar="TOKENS", help="Tokens per request when --x batch."),
+    ] = None,
+    batch: BatchOpt = "1",
+    points: Annotated[int, typer.Option("--points", metavar="N", help="Points per line.")] = 41,
+    kv_dtype: DtypeOpt = None,
+    k_dtype: KDtypeOpt = None,
+    v_dtype: VDtypeOpt = None,
+    engine: EngineOpt = "ideal",
+    block_size: BlockOpt = None,
+    mem: Annotated[
+        str | None,
+        typer.Option("--mem", metavar="SIZE", help="Draw the KV budget of this memory."),
+    ] = None,
+    gpu: Annotated[
+        str | None,
+        typer.Option("--gpu", metavar="NAME", help="Draw the KV budget of this hardware preset."),
+    ] = None,
+    out: Annotated[
+        str | None,
+        typer.Option(
+            "--out",
+            metavar="FILE",
+            help="Write a .png or .svg (needs matplotlib: pip install 'kvcalc[plot]').",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """KV-cache memory against context (or batch), drawn in the terminal or to a file.
+
+    Every point is the exact total `kvcalc size` gives; --json prints the series.
+    With --mem/--gpu, each model's KV budget (memory x util - weights - overhead).
+    """
+    from kvcalc import fit as solver
+    from kvcalc.catalog import load_hardware, load_model
+    from kvcalc.plot import chart
+    from kvcalc.render_plot import check_out, file_plot, text_plot
+
+    if not models:
+        raise UsageError("give at least one model to plot")
+    target_file = check_out(out) if out is not None else None
+    specs = [load_model(name, warn) for name in models]
+    chosen, k_fmt, v_fmt = cache_formats(kv_dtype, k_dtype, v_dtype, engine, block_size)
+    requests = count_option(batch, "--batch") or 1
+    axis = x.strip().lower()
+    if axis == "seq":
+        last = count_option(to, "--to") or min(s.max_context for s in specs)
+        held = requests
+    else:
+        last = count_option(to, "--to") or 64
+        held = count_option(seq, "--seq") or min(s.max_context for s in specs)
+    budgets: list[tuple[str, int]] = []
+    if mem is not None or gpu is not None:
+        hardware = load_hardware(gpu) if gpu is not None else None
+        target = solver.make_target(hardware, size_option(mem, "--mem"), None, (mem or "").strip())
+        question = solver.Question(target, k_format=k_fmt, v_format=v_fmt, engine=chosen)
+        for s in specs:
+            budget = solver.fit_model(s, question).budget
+            budgets.append((f"{s.id} on {target.name}", budget.kv_bytes))
+    drawn = chart(specs, axis, last, held, k_fmt, v_fmt, chosen, points, tuple(budgets))
+    if target_file is not None:
+        file_plot(drawn, target_file)
+        print(f"wrote {target_file}")
+        return
+    payload = {
+        "title": drawn.title,
+        "x": drawn.axis,
+        "xs": list(drawn.xs),
+        "series": [{"label": s.label, "total_bytes": list(s.ys)} for s in drawn.series],
+        "budgets": [{"label": label, "kv_bytes": b} for label, b in drawn.budgets],
+    }
+    emit(as_json, payload, lambda: text_plot(drawn))
+
+
+@app.command()
 def check(
     file: Annotated[
         str | None,

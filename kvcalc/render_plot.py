@@ -1,0 +1,95 @@
+"""Draw a Chart: as text in the terminal, or as PNG/SVG with matplotlib (optional extra)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kvcalc.errors import UsageError
+from kvcalc.plot import Chart
+from kvcalc.render import dec
+from kvcalc.units import GB
+
+MARKERS = "*ox+#@%&"
+WIDTH, HEIGHT = 60, 16
+FILE_KINDS = (".png", ".svg")
+
+
+def text_plot(chart: Chart) -> list[str]:
+    """A character grid: one marker per series, '-' for each budget line."""
+    top = max([y for s in chart.series for y in s.ys] + [b for _, b in chart.budgets] + [1])
+    grid = [[" "] * WIDTH for _ in range(HEIGHT)]
+
+    def row(value: int) -> int:
+        return HEIGHT - 1 - round(max(value, 0) * (HEIGHT - 1) / top)
+
+    for _, budget in chart.budgets:
+        if budget < 0:
+            continue  # nothing left for KV: said in the legend, not drawn
+        r = row(budget)
+        grid[r] = ["-" if c == " " else c for c in grid[r]]
+    last = len(chart.xs) - 1
+    for marker, series in zip(MARKERS, chart.series, strict=False):
+        for i, y in enumerate(series.ys):
+            grid[row(y)][round(i * (WIDTH - 1) / max(last, 1))] = marker
+    labels = {0: dec(top), HEIGHT // 2: dec(top // 2), HEIGHT - 1: dec(0)}
+    pad = max(len(v) for v in labels.values())
+    lines = [chart.title]
+    lines += [f"{labels.get(r, ''):>{pad}} |{''.join(cells)}" for r, cells in enumerate(grid)]
+    first, end = f"{chart.xs[0]:,}", f"{chart.xs[-1]:,}"
+    lines.append(" " * pad + " +" + "-" * WIDTH)
+    lines.append(" " * (pad + 2) + first + end.rjust(WIDTH - len(first)))
+    lines.append(" " * (pad + 2) + ("tokens per request" if chart.axis == "seq" else "requests"))
+    for marker, series in zip(MARKERS, chart.series, strict=False):
+        lines.append(f"  {marker} {series.label}: {dec(series.ys[-1])} at {chart.xs[-1]:,}")
+    for label, budget in chart.budgets:
+        if budget < 0:
+            lines.append(f"    KV budget {label}: none (weights and overhead exceed it)")
+        else:
+            lines.append(f"  - KV budget {label}: {dec(budget)}")
+    return lines
+
+
+def check_out(path: str) -> Path:
+    """--out FILE: a .png or .svg in a directory that exists."""
+    out = Path(path)
+    if out.suffix.lower() not in FILE_KINDS:
+        raise UsageError(f"--out {path}: use a .png or .svg file name")
+    if not out.parent.is_dir():
+        raise UsageError(f"--out {path}: directory {out.parent} does not exist")
+    if out.is_dir():
+        raise UsageError(f"--out {path}: is a directory")
+    return out
+
+
+def file_plot(chart: Chart, out: Path) -> None:
+    """Write the chart with matplotlib; a clear message when the extra is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise UsageError(
+            "--out needs matplotlib: pip install 'kvcalc[plot]' (the terminal plot needs nothing)"
+        ) from None
+    fig: Any
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    for series in chart.series:
+        ax.plot(chart.xs, [y / GB for y in series.ys], label=series.label, linewidth=2)
+    for label, budget in chart.budgets:
+        if budget < 0:
+            continue
+        ax.axhline(budget / GB, linestyle="--", color="grey", label=f"KV budget {label}")
+    ax.set_title(chart.title, fontsize=10)
+    ax.set_xlabel("tokens per request" if chart.axis == "seq" else "concurrent requests")
+    ax.set_ylabel("KV cache (GB = 10^9 bytes)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    try:
+        fig.savefig(out, metadata={"Date": None} if out.suffix.lower() == ".svg" else None)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot write ({exc})") from None
+    finally:
+        plt.close(fig)
