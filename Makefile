@@ -34,7 +34,8 @@ check-wheel:
 	/tmp/kvcalc-wheel-check/bin/python -m pip install --quiet .
 	cd /tmp && /tmp/kvcalc-wheel-check/bin/kvcalc size llama3-70b --seq 2048 --batch 32 --json > /dev/null
 	cd /tmp && /tmp/kvcalc-wheel-check/bin/python -m kvcalc models > /dev/null
-	@echo "check-wheel: non-editable install finds its presets"
+	cd /tmp && /tmp/kvcalc-wheel-check/bin/kvcalc check > /dev/null
+	@echo "check-wheel: non-editable install finds its presets and claims"
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
