@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from kvcalc.errors import SpecError, UnknownNameError, UsageError
+from kvcalc.limits import MAX_NESTING, MAX_YAML_ALIASES, MAX_YAML_BYTES
 from kvcalc.spec import HardwareSpec, ModelSpec
 
 
@@ -30,9 +31,67 @@ def configs_dir() -> Path:
     raise UsageError(f"kvcalc presets not found next to {here}: the installation is incomplete")
 
 
+# An alias is '*name' where a YAML value may start: after a space, '[', '{', ',' or ':'.
+_ALIAS = re.compile(r"(?:^|[\s\[{,:])\*[^\s,\[\]{}]+", re.M)
+# libyaml when the wheel has it (about 15x faster than pure Python on large files)
+_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def nesting_depth(data: Any) -> int:
+    """Deepest container nesting, visiting each distinct object once (aliases share them)."""
+    deepest, seen = 0, set()
+    stack = [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if not isinstance(item, dict | list) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        deepest = max(deepest, depth)
+        if depth > MAX_NESTING:
+            break
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def parse_yaml_text(text: str, origin: str) -> Any:
+    """Plain YAML data (no Python tags), with aliases and nesting bounded (limits.py).
+
+    Aliases share objects in the loaded data, but anything that walks the result
+    per occurrence (validation, repeat counting) would expand a 'billion laughs'
+    file; presets use no aliases at all.
+    """
+    aliases = len(_ALIAS.findall(text))
+    if aliases > MAX_YAML_ALIASES:
+        raise SpecError(
+            f"{origin}: invalid YAML: {aliases} alias references (at most {MAX_YAML_ALIASES})"
+        )
+    try:
+        data = yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader
+    except RecursionError:
+        raise SpecError(
+            f"{origin}: invalid YAML: nested deeper than {MAX_NESTING} levels"
+        ) from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" line {where.line + 1}" if where is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        if "python/" in problem:
+            problem = "tags that construct Python objects are refused (plain YAML data only)"
+        raise SpecError(f"{origin}:{line} invalid YAML: {problem}") from None
+    if nesting_depth(data) > MAX_NESTING:
+        raise SpecError(f"{origin}: invalid YAML: nested deeper than {MAX_NESTING} levels")
+    return data
+
+
 def read_yaml(path: Path) -> Any:
     """Parse a YAML file as plain data; anything else is a SpecError naming the file."""
     try:
+        if path.is_file() and path.stat().st_size > MAX_YAML_BYTES:
+            raise SpecError(
+                f"{path}: {path.stat().st_size:,} bytes is too large for a YAML description "
+                f"(limit {MAX_YAML_BYTES:,}; describe long layer lists with count and repeat)"
+            )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
@@ -40,15 +99,7 @@ def read_yaml(path: Path) -> Any:
         raise UsageError(f"{path}: is a directory, expected a YAML file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: cannot read ({exc.__class__.__name__}: {exc})") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" line {where.line + 1}" if where is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        if "python/" in problem:
-            problem = "tags that construct Python objects are refused (plain YAML data only)"
-        raise SpecError(f"{path}:{line} invalid YAML: {problem}") from None
+    return parse_yaml_text(text, str(path))
 
 
 def validate(cls: type[BaseModel], data: Any, origin: str) -> Any:
@@ -121,31 +172,37 @@ def load_model(name: str, warn: Callable[[str], None] | None = None) -> ModelSpe
     direct = configs_dir() / "models" / f"{_key(name)}.yaml"
     if direct.is_file():
         return _load_preset(direct)
-    index = _model_index()
+    if _looks_like_file(name) and Path(name).exists():
+        return _load_file(Path(name), warn)
+    index = _model_index()  # reads every preset: only when the name is not a preset id
     if _key(name) in index:
         return _load_preset(index[_key(name)])
     if _looks_like_file(name):
-        path = Path(name)
-        reader: Callable[[Path], tuple[ModelSpec, list[str]]] | None = None
-        if path.suffix.lower() == ".gguf":
-            from kvcalc.importers.gguf_file import spec_from_gguf as reader
-        elif path.is_dir() or path.suffix.lower() == ".json":
-            from kvcalc.importers.hf import load_hf as reader
-        if reader is not None:
-            imported, notes = reader(path)
-            for note in notes:
-                (warn or (lambda _: None))(note)
-            return imported
-        if path.suffix.lower() not in (".yaml", ".yml") and path.is_file():
-            raise UsageError(
-                f"{path}: unsupported model file type; kvcalc reads model YAML, config.json, "
-                "a model directory or GGUF"
-            )
-        spec: ModelSpec = validate(ModelSpec, read_yaml(path), str(path))
-        return spec
+        return _load_file(Path(name), warn)
     raise UnknownNameError(
         "model", name, suggest(name, index), "run 'kvcalc models' to list presets"
     )
+
+
+def _load_file(path: Path, warn: Callable[[str], None] | None) -> ModelSpec:
+    """A model file by its kind: GGUF, config.json or directory, else YAML."""
+    reader: Callable[[Path], tuple[ModelSpec, list[str]]] | None = None
+    if path.suffix.lower() == ".gguf":
+        from kvcalc.importers.gguf_file import spec_from_gguf as reader
+    elif path.is_dir() or path.suffix.lower() == ".json":
+        from kvcalc.importers.hf import load_hf as reader
+    if reader is not None:
+        imported, notes = reader(path)
+        for note in notes:
+            (warn or (lambda _: None))(note)
+        return imported
+    if path.suffix.lower() not in (".yaml", ".yml") and path.is_file():
+        raise UsageError(
+            f"{path}: unsupported model file type; kvcalc reads model YAML, config.json, "
+            "a model directory or GGUF"
+        )
+    spec: ModelSpec = validate(ModelSpec, read_yaml(path), str(path))
+    return spec
 
 
 def suggest(name: str, index: dict[str, Path], limit: int = 3) -> list[str]:

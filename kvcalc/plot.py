@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from kvcalc.dtypes import ElementFormat
 from kvcalc.engines import Engine
 from kvcalc.errors import UsageError
+from kvcalc.limits import MAX_PLOT_POINTS as MAX_POINTS
 from kvcalc.sizing import IDEAL, attention_label, engine_groups, size
 from kvcalc.spec import ModelSpec
-
-MAX_POINTS = 400
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,10 +14,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 from kvcalc.dtypes import weight_format
 from kvcalc.errors import UnknownNameError
+from kvcalc.limits import MAX_LAYERS
 from kvcalc.units import parse_bytes
 
 _ID_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
-MAX_LAYERS = 1_000_000
 
 
 class _Frozen(BaseModel):

@@ -9,6 +9,8 @@ import re
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
+from kvcalc.limits import MAX_NUMBER_DIGITS
+
 KB, MB, GB, TB, PB = (10**3, 10**6, 10**9, 10**12, 10**15)
 KiB, MiB, GiB, TiB, PiB = (2**10, 2**20, 2**30, 2**40, 2**50)
 
@@ -53,12 +55,18 @@ class UnitError(ValueError):
     """A size or count string that does not parse; the message lists valid forms."""
 
 
+def _check_length(text: str) -> None:
+    if len(str(text)) > MAX_NUMBER_DIGITS + 8:
+        raise UnitError(f"{str(text)[:20]}...: more than {MAX_NUMBER_DIGITS} digits")
+
+
 def parse_bytes(text: str) -> int:
     """Parse a memory size to integer bytes.
 
     >>> parse_bytes("24GB"), parse_bytes("24GiB"), parse_bytes("1.5 TB")
     (24000000000, 25769803776, 1500000000000)
     """
+    _check_length(text)
     match = _SIZE_RE.match(str(text))
     unit = match.group(2).lower() if match else None
     if match is None or unit not in _SIZE_UNITS:
@@ -78,6 +86,7 @@ def parse_count(text: str) -> int:
     >>> parse_count("2048"), parse_count("32k"), parse_count("32K")
     (2048, 32000, 32768)
     """
+    _check_length(text)
     match = _COUNT_RE.match(str(text))
     if match is None:
         raise UnitError(

@@ -21,6 +21,7 @@ from typing import Any
 from kvcalc.catalog import validate
 from kvcalc.errors import SpecError, UsageError
 from kvcalc.importers.hf import compress, slug
+from kvcalc.limits import MAX_GGUF_ARRAY_DEPTH
 from kvcalc.spec import ModelSpec
 
 _CODE_PATTERNS = {"gemma2": 2, "gemma3": 6, "gpt-oss": 2}
@@ -46,7 +47,6 @@ _FILE_TYPES = {
 
 # GGUF value types -> fixed byte size (8 = string, 9 = array are walked instead)
 _FIXED_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
-MAX_ARRAY_DEPTH = 4
 
 
 def check_header(path: Path) -> None:
@@ -88,7 +88,7 @@ def check_header(path: Path) -> None:
                     take(_FIXED_SIZES[kind])
                 elif kind == 8:
                     take(u64())
-                elif kind == 9 and depth < MAX_ARRAY_DEPTH:
+                elif kind == 9 and depth < MAX_GGUF_ARRAY_DEPTH:
                     inner = int(struct.unpack_from("<I", data, take(4))[0])
                     count = u64()
                     if inner in _FIXED_SIZES:

@@ -27,10 +27,9 @@ from typing import Any
 
 from kvcalc.catalog import validate
 from kvcalc.errors import SpecError, UsageError
+from kvcalc.limits import MAX_SAFETENSORS_HEADER
+from kvcalc.limits import MAX_TEXT_FILE_BYTES as MAX_CONFIG_BYTES
 from kvcalc.spec import ModelSpec
-
-MAX_CONFIG_BYTES = 16 * 2**20  # a config.json is a few KB; refuse anything absurd
-MAX_SAFETENSORS_HEADER = 100 * 2**20  # safetensors caps its own header at 100 MB
 
 _TORCH_DTYPES = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32", "half": "fp16"}
 # Context when config.json omits it: the transformers configuration class's default.

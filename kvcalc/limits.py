@@ -1,0 +1,38 @@
+"""Every limit on what kvcalc reads, in one place, each with why it is safe.
+
+Real inputs are far inside these: a config.json is a few KB, a preset YAML a
+few hundred bytes, the largest model has 126 layers.  The limits exist so a
+hostile or corrupt file ends in a clear error in bounded time and memory.
+"""
+
+from __future__ import annotations
+
+MAX_TEXT_FILE_BYTES = 16 * 2**20
+"""config.json: 16 MiB (a real one is ~2 KB; a 200 MB file is refused unread)."""
+
+MAX_YAML_BYTES = 2**20
+"""Model/claims YAML: 1 MiB (a preset is ~1 KB).  YAML parses at ~10 MB/s even with
+libyaml, so this keeps any file under a fraction of a second; 10^6 layers fit as
+`count: 1000000` or a `repeat`, not as a million list items."""
+
+MAX_SAFETENSORS_HEADER = 100 * 2**20
+"""safetensors caps its own JSON header at 100 MB."""
+
+MAX_YAML_ALIASES = 16
+"""YAML alias references per file: presets use none; each alias can double what a
+per-occurrence walk visits ('billion laughs'), so few are allowed."""
+
+MAX_NESTING = 32
+"""Depth of nested YAML containers: a preset needs 6 (a repeat inside a repeat)."""
+
+MAX_LAYERS = 1_000_000
+"""Layers per model (the largest real model has 126); layer lists expand to this at most."""
+
+MAX_GGUF_ARRAY_DEPTH = 4
+"""Arrays of arrays in GGUF metadata (real files use 1)."""
+
+MAX_NUMBER_DIGITS = 30
+"""Digits in a count or size (--seq, --mem ...): 10^30 is past any memory; ints stay exact."""
+
+MAX_PLOT_POINTS = 400
+"""Points per plotted line (a terminal is ~200 characters wide)."""

@@ -1,0 +1,153 @@
+"""Fuzzing: whatever a user types or loads ends in an answer or one clean error, quickly.
+
+Each example runs the real CLI in-process; the contract is exit 0, 1 or 2, at most one
+stderr error line, no traceback and no 'internal error' (exit 70).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.test_import_gguf import write as write_gguf
+
+ROOT = Path(__file__).resolve().parent.parent
+PRESET = (ROOT / "configs" / "models" / "gemma-3-27b.yaml").read_text()
+CONFIG = (ROOT / "tests" / "data" / "falcon-7b" / "config.json").read_text()
+FUZZ = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+COMMANDS = ["size", "fit", "dial", "decode", "compare", "plot", "models", "gpus", "check"]
+WORDS = [
+    "llama3-8b", "llama3-70b", "mistral-7b", "deepseek-v3", "jamba-v0.1", "gemma-3-27b",
+    "--seq", "--batch", "--mem", "--gpu", "--kv-dtype", "--k-dtype", "--v-dtype", "--engine",
+    "--kv-heads", "--attention", "--tp", "--pp", "--gpus", "--util", "--weights", "--json",
+    "--explain", "--kv-only", "--device", "--bandwidth", "--block-size", "--x", "--to",
+    "--points", "h100", "rtx4090", "24GB", "0", "-1", "1", "32", "8192", "32K", "1e9", "q8_0",
+    "fp8", "vllm", "llamacpp", "sglang", "transformers", "mha", "mqa", "cpu", "0.5", "2",
+    "99999999999999999999", "", " ", "--", "-", "x" * 300,
+]  # fmt: skip
+
+
+def contract(result) -> None:
+    assert result.exit_code in (0, 1, 2), (result.exit_code, result.stderr[-500:])
+    assert "Traceback" not in result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("kvcalc: error")]
+    assert len(errors) <= 1
+
+
+@FUZZ
+@given(
+    st.sampled_from(COMMANDS),
+    st.lists(st.one_of(st.sampled_from(WORDS), st.text(max_size=12)), max_size=8),
+)
+def test_random_command_lines(run, command, words):
+    contract(run(command, *words))
+
+
+@FUZZ
+@given(st.integers(0, len(PRESET)), st.text(max_size=40))
+def test_truncated_and_mangled_preset_yaml(run, tmp_path, cut, tail):
+    path = tmp_path / "m.yaml"
+    path.write_text(PRESET[:cut] + tail)
+    contract(run("size", str(path), "--seq", "4096"))
+
+
+@FUZZ
+@given(st.text(max_size=300))
+def test_random_yaml(run, tmp_path, text):
+    path = tmp_path / "r.yaml"
+    path.write_text(text)
+    contract(run("size", str(path)))
+
+
+@FUZZ
+@given(st.integers(0, len(CONFIG)), st.binary(max_size=30))
+def test_truncated_and_mangled_config_json(run, tmp_path, cut, tail):
+    path = tmp_path / "config.json"
+    path.write_bytes(CONFIG[:cut].encode() + tail)
+    contract(run("size", str(path)))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_truncated_and_corrupted_gguf(run, tmp_path, data):
+    path = tmp_path / "m.gguf"
+    if not path.exists():
+        write_gguf(path, "llama", layers=4, heads=8, kv=2, hidden=512)
+    whole = path.read_bytes()
+    cut = data.draw(st.integers(0, len(whole)))
+    flips = data.draw(
+        st.lists(st.tuples(st.integers(0, max(cut - 1, 0)), st.integers(0, 255)), max_size=4)
+    )
+    body = bytearray(whole[:cut])
+    for at, byte in flips:
+        if at < len(body):
+            body[at] = byte
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(bytes(body))
+    contract(run("size", str(broken)))
+
+
+@FUZZ
+@given(
+    st.recursive(
+        st.none() | st.integers() | st.text(max_size=5),
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+        ),
+        max_leaves=30,
+    )
+)
+def test_random_json_structures(run, tmp_path, value):
+    import json
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"architectures": ["LlamaForCausalLM"], "x": value}))
+    contract(run("size", str(path)))
+
+
+def wide_yaml(path: Path, layers: int) -> None:
+    groups = "".join("  - {kind: full, count: 1}\n" for _ in range(layers))
+    path.write_text(
+        f"id: wide\nmax_context: 4096\nnum_layers: {layers}\nnum_query_heads: 8\n"
+        "num_kv_heads: 2\nhidden_size: 512\nlayers:\n" + groups
+    )
+
+
+def test_huge_per_layer_array_is_refused_unread(run, tmp_path):
+    # 200,000 list items = 5.2 MB of YAML: over the 1 MiB limit (limits.py), refused unread
+    wide_yaml(tmp_path / "wide.yaml", 200_000)
+    result = run("size", str(tmp_path / "wide.yaml"))
+    contract(result)
+    assert result.exit_code == 2 and "too large" in result.stderr
+
+
+def test_long_per_layer_array_within_limits_answers(run, tmp_path):
+    # 30,000 items (780 KB) parse and answer: 30,000 x 1,024 tokens x 2 x 2 x 64 x 2 B
+    wide_yaml(tmp_path / "wide.yaml", 30_000)
+    data = run.json("size", str(tmp_path / "wide.yaml"), "--seq", "1024")
+    assert data["total_bytes"] == 30_000 * 1024 * 2 * 2 * 64 * 2
+
+
+def test_huge_but_valid_questions_answer_exactly(run):
+    # 10^12 tokens x 1,000 requests x 131,072 B/token, as a Python int
+    data = run.json("size", "llama3-8b", "--seq", "1000000000000", "--batch", "1000")
+    assert data["total_bytes"] == 10**12 * 1000 * 131_072
+    fit = run.json("fit", "llama3-8b", "--mem", "1PB", "--kv-only", "--util", "1")
+    assert fit["max_context_memory"] == 10**15 // 131_072
+    assert fit["max_batch"] == 10**15 // (8192 * 131_072)
+
+
+def test_a_million_layers(run, tmp_path):
+    path = tmp_path / "deep.yaml"
+    path.write_text(
+        "id: million\nmax_context: 4096\nnum_layers: 1000000\nnum_query_heads: 8\n"
+        "num_kv_heads: 2\nhidden_size: 512\n"
+    )
+    data = run.json("size", str(path), "--seq", "4096")
+    # 10^6 layers x 4,096 tokens x 2 x 2 heads x 64 dims x 2 B
+    assert data["total_bytes"] == 10**6 * 4096 * 2 * 2 * 64 * 2
