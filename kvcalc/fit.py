@@ -2,8 +2,8 @@
 
 Nothing here re-derives the KV formula: every answer is found by searching
 sizing.size(), so sizing and fitting cannot disagree.  Searches are bracketed
-by a closed-form bound and bisected, so a 100 TB budget costs about as many
-calls as 24 GB (log2 of the answer, ~30 for a billion tokens).
+around a closed-form estimate and bisected, so a 100 TB budget costs as many
+calls as 24 GB (a handful: the estimate is exact unless blocks or windows bend it).
 
 Worked example (pinned in the tests): Llama 3 8B on 24 GB, util 1, no
 overhead, bf16 weights: 8,030,261,248 x 2 = 16,060,522,496 B of weights leave
@@ -226,21 +226,30 @@ UNBOUNDED_PROBE = 1 << 62
 def largest(fits: Callable[[int], bool], lo: int, guess: int) -> int:
     """Largest n >= lo with fits(n), given fits(lo) and fits monotone (true, then false).
 
-    `guess` is a closed-form estimate of the first n that does not fit.  The
-    bracket doubles from there while fits(guess) still holds (a few steps at
-    most: the estimate is off only by how much windowed layers stop growing),
-    then bisection: O(log n) calls of the sizing function, never one per token.
+    `guess` is a closed-form estimate of the first n that does not fit (exact for
+    token-granular layers: budget // bytes per token + 1).  Steps of 1, 2, 4, ...
+    away from the estimate bracket the answer, then bisection closes the bracket, so
+    the cost depends on how far off the estimate is (a block or a window), not on
+    the budget: 24 GB and 100 TB take the same few calls of the sizing function.
     """
-    hi = max(guess, lo + 1)
-    while fits(hi):
-        lo, hi = hi, hi * 2
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
+    estimate = max(guess - 1, lo)
+    if fits(estimate):
+        low, step = estimate, 1
+        while fits(estimate + step):
+            low, step = estimate + step, step * 2
+        high = estimate + step
+    else:
+        high, step = estimate, 1
+        while estimate - step > lo and not fits(estimate - step):
+            high, step = estimate - step, step * 2
+        low = max(estimate - step, lo)
+    while high - low > 1:
+        mid = (low + high) // 2
         if fits(mid):
-            lo = mid
+            low = mid
         else:
-            hi = mid
-    return lo
+            high = mid
+    return low
 
 
 def max_context(

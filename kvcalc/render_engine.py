@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import struct
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from kvcalc.dtypes import ElementFormat
 from kvcalc.engines import LlamaCpp, Sglang, Vllm, cdiv
-from kvcalc.fit import FitResult
 from kvcalc.layers import ConstantState, FullAttention, LatentAttention
 from kvcalc.sizing import IDEAL, SizeResult, size
 from kvcalc.units import GiB, MiB, fixed
+
+if TYPE_CHECKING:  # fit.py is not needed to print a size answer
+    from kvcalc.fit import FitResult
 
 GGML_NAMES = {"fp32": "f32", "fp16": "f16"}
 

@@ -21,7 +21,9 @@ _ID_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: a model's validator is built on first use, so `size` does not pay
+    # for the claim and hardware schemas it never validates
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class FullGroup(_Frozen):

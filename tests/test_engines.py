@@ -233,3 +233,25 @@ def test_every_engine_allocates_at_least_the_ideal_bytes(spec, name, seq, batch)
     real = size(engine_groups(spec, None, chosen), seq, batch, fmt, fmt, chosen)
     # llama.cpp widens recurrent state to f32; transformers decompresses MLA: both only grow
     assert real.total_bytes >= ideal.total_bytes
+
+
+@given(
+    st.sampled_from(all_models()),
+    st.sampled_from(sorted(set(ENGINES) - {"llamacpp-b5400"})),
+    st.integers(10**8, 10**13),
+    st.integers(1, 16),
+)
+def test_engine_fit_answers_are_exact(spec, name, budget, batch):
+    from kvcalc.fit import deploy, max_batch, max_context
+
+    chosen = engine(name)
+    fmt = kv_format("fp16")
+    dep = deploy(spec, engine=chosen)
+    n = max_context(dep, batch, budget, fmt, fmt)
+    if n:  # N tokens fit at this batch, N + 1 do not (None: windowed, unbounded)
+        assert dep.bytes_per_device(n, batch, fmt, fmt) <= budget
+        assert dep.bytes_per_device(n + 1, batch, fmt, fmt) > budget
+    most = max_batch(dep, 4096, budget, fmt, fmt)
+    if most:
+        assert dep.bytes_per_device(4096, most, fmt, fmt) <= budget
+        assert dep.bytes_per_device(4096, most + 1, fmt, fmt) > budget
