@@ -156,6 +156,29 @@ BlockOpt = Annotated[
 ]
 
 
+BudgetMemOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--mem", metavar="SIZE", help="Also answer for this memory per device (fit budget)."
+    ),
+]
+BudgetGpuOpt = Annotated[
+    str | None,
+    typer.Option("--gpu", metavar="NAME", help="Also answer for this hardware preset."),
+]
+
+
+def budget_target(mem: str | None, gpu: str | None) -> Any:
+    """The fit Target for optional --mem/--gpu (None when neither is given)."""
+    if mem is None and gpu is None:
+        return None
+    from kvcalc.catalog import load_hardware
+    from kvcalc.fit import make_target
+
+    hardware = load_hardware(gpu) if gpu is not None else None
+    return make_target(hardware, size_option(mem, "--mem"), None, (mem or "").strip())
+
+
 def cache_formats(
     kv_dtype: str | None,
     k_dtype: str | None,
@@ -255,18 +278,8 @@ def dial(
     v_dtype: VDtypeOpt = None,
     engine: EngineOpt = "ideal",
     block_size: BlockOpt = None,
-    mem: Annotated[
-        str | None,
-        typer.Option("--mem", metavar="SIZE", help="Add fit columns for this memory per device."),
-    ] = None,
-    gpu: Annotated[
-        str | None,
-        typer.Option(
-            "--gpu",
-            metavar="NAME",
-            help="Add fit columns for this hardware preset, and the decode-step bound.",
-        ),
-    ] = None,
+    mem: BudgetMemOpt = None,
+    gpu: BudgetGpuOpt = None,
     tp: Annotated[
         int, typer.Option("--tp", metavar="N", help="Tensor parallel size for the fit and bound.")
     ] = 1,
@@ -291,8 +304,8 @@ def dial(
     fits = steps = None
     budget = ""
     hardware = load_hardware(gpu) if gpu is not None else None
-    if mem is not None or hardware is not None:
-        target = solver.make_target(hardware, size_option(mem, "--mem"), None, (mem or "").strip())
+    target = budget_target(mem, gpu)
+    if target is not None:
         tp, _ = solver.parallelism(None, tp, None, target.kind)
         question = solver.Question(
             target, tp, k_format=k_fmt, v_format=v_fmt, seq=tokens, batch=requests, engine=chosen
@@ -635,14 +648,8 @@ def compare(
     v_dtype: VDtypeOpt = None,
     engine: EngineOpt = "ideal",
     block_size: BlockOpt = None,
-    mem: Annotated[
-        str | None,
-        typer.Option("--mem", metavar="SIZE", help="Add fit answers for this memory per device."),
-    ] = None,
-    gpu: Annotated[
-        str | None,
-        typer.Option("--gpu", metavar="NAME", help="Add fit answers for this hardware preset."),
-    ] = None,
+    mem: BudgetMemOpt = None,
+    gpu: BudgetGpuOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Several models side by side: layers, heads, bytes per token, per request, total.
@@ -651,7 +658,7 @@ def compare(
     (at --seq) that fit, with each model's native weights and the default overhead.
     """
     from kvcalc import fit as solver
-    from kvcalc.catalog import load_hardware, load_model
+    from kvcalc.catalog import load_model
     from kvcalc.render_decode import compare_json, compare_tables
     from kvcalc.sizing import engine_groups
     from kvcalc.sizing import size as size_of
@@ -668,9 +675,8 @@ def compare(
     ]
     fits = None
     budget = ""
-    if mem is not None or gpu is not None:
-        hardware = load_hardware(gpu) if gpu is not None else None
-        target = solver.make_target(hardware, size_option(mem, "--mem"), None, (mem or "").strip())
+    target = budget_target(mem, gpu)
+    if target is not None:
         question = solver.Question(
             target, k_format=k_fmt, v_format=v_fmt, seq=tokens, batch=requests, engine=chosen
         )
@@ -714,14 +720,8 @@ def plot(
     v_dtype: VDtypeOpt = None,
     engine: EngineOpt = "ideal",
     block_size: BlockOpt = None,
-    mem: Annotated[
-        str | None,
-        typer.Option("--mem", metavar="SIZE", help="Draw the KV budget of this memory."),
-    ] = None,
-    gpu: Annotated[
-        str | None,
-        typer.Option("--gpu", metavar="NAME", help="Draw the KV budget of this hardware preset."),
-    ] = None,
+    mem: BudgetMemOpt = None,
+    gpu: BudgetGpuOpt = None,
     out: Annotated[
         str | None,
         typer.Option(
@@ -738,7 +738,7 @@ def plot(
     With --mem/--gpu, each model's KV budget (memory x util - weights - overhead).
     """
     from kvcalc import fit as solver
-    from kvcalc.catalog import load_hardware, load_model
+    from kvcalc.catalog import load_model
     from kvcalc.plot import chart
     from kvcalc.render_plot import check_out, file_plot, text_plot
 
@@ -756,9 +756,8 @@ def plot(
         last = count_option(to, "--to") or 64
         held = count_option(seq, "--seq") or min(s.max_context for s in specs)
     budgets: list[tuple[str, int]] = []
-    if mem is not None or gpu is not None:
-        hardware = load_hardware(gpu) if gpu is not None else None
-        target = solver.make_target(hardware, size_option(mem, "--mem"), None, (mem or "").strip())
+    target = budget_target(mem, gpu)
+    if target is not None:
         question = solver.Question(target, k_format=k_fmt, v_format=v_fmt, engine=chosen)
         for s in specs:
             budget = solver.fit_model(s, question).budget
