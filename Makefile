@@ -26,11 +26,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check kvcalc tests
 	$(BIN)/mypy kvcalc
 
+# Speed, measured (never asserted in tests): medians and ratios against baselines
+# measured in the same run.
+bench: $(STAMP)
+	$(BIN)/python tests/bench.py
+
 # Non-editable install into a scratch venv, run from /tmp: proves the wheel
 # ships configs/ (presets) and the console script works outside the repo.
-bench: $(STAMP)
-	$(BIN)/python tests/bench.py  # medians and ratios against baselines measured in the same run
-
 check-wheel:
 	rm -rf /tmp/kvcalc-wheel-check
 	$(PYTHON) -m venv /tmp/kvcalc-wheel-check
@@ -38,10 +40,7 @@ check-wheel:
 	cd /tmp && /tmp/kvcalc-wheel-check/bin/kvcalc size llama3-70b --seq 2048 --batch 32 --json > /dev/null
 	cd /tmp && /tmp/kvcalc-wheel-check/bin/python -m kvcalc models > /dev/null
 	cd /tmp && /tmp/kvcalc-wheel-check/bin/kvcalc check > /dev/null
-	@echo "bench: $(STAMP)
-	$(BIN)/python tests/bench.py  # medians and ratios against baselines measured in the same run
-
-check-wheel: non-editable install finds its presets and claims"
+	@echo "check-wheel: non-editable install finds its presets and claims"
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
