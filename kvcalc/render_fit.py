@@ -264,6 +264,11 @@ def gpus_table(presets: tuple[HardwareSpec, ...]) -> list[Any]:
     return [table]
 
 
+def plural(n: int, word: str) -> str:
+    """'1 request', '8 requests'."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
 def no_fit_message(result: FitResult, hints: list[str]) -> str:
     """The one stderr line for a question with no answer: what is short, and what would fit."""
     b = result.budget
@@ -276,18 +281,18 @@ def no_fit_message(result: FitResult, hints: list[str]) -> str:
         )
     elif result.asked_both:
         closest = (
-            f"{result.max_batch:,} requests of {result.seq:,} tokens, or {result.batch:,} "
-            f"requests of {result.max_context:,} tokens"
+            f"{plural(result.max_batch, 'request')} of {result.seq:,} tokens, or "
+            f"{plural(result.batch, 'request')} of {result.max_context:,} tokens"
             if result.max_context
             else "nothing"
         )
         what = (
-            f"{result.seq:,} tokens x {result.batch:,} requests need {dec(result.used_bytes)} of "
-            f"KV per device but the budget is {dec(b.kv_bytes)}; what fits: {closest}"
+            f"{result.seq:,} tokens x {plural(result.batch, 'request')} need "
+            f"{dec(result.used_bytes)} of KV per device but the budget is {dec(b.kv_bytes)}; what fits: {closest}"
         )
     else:
         what = (
             f"{result.spec.id} on {where}: the KV budget of {dec(b.kv_bytes)} holds not even "
-            f"one token for {result.batch:,} requests"
+            f"one token for {plural(result.batch, 'request')}"
         )
     return what + (f"; would fit with {' or '.join(hints)}" if hints else "")
