@@ -288,7 +288,8 @@ def no_fit_message(result: FitResult, hints: list[str]) -> str:
         )
         what = (
             f"{result.seq:,} tokens x {plural(result.batch, 'request')} need "
-            f"{dec(result.used_bytes)} of KV per device but the budget is {dec(b.kv_bytes)}; what fits: {closest}"
+            f"{dec(result.used_bytes)} of KV per device but the budget is {dec(b.kv_bytes)}; "
+            f"what fits: {closest}"
         )
     else:
         what = (
