@@ -19,23 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from kvcalc.dtypes import ElementFormat, WeightFormat, weight_format
+from kvcalc.dtypes import ElementFormat, WeightFormat
 from kvcalc.engines import Engine
 from kvcalc.errors import UsageError
-from kvcalc.fit import deploy, max_batch, max_context
-from kvcalc.sizing import IDEAL, attention_label
+from kvcalc.fit import deploy, max_batch, max_context, model_weights
+from kvcalc.sizing import IDEAL, attention_label, model_attention_kind
 from kvcalc.spec import ModelSpec
-from kvcalc.units import GB, UnitError, parse_bytes
-
-
-def model_weight_bytes(spec: ModelSpec, fmt: WeightFormat | None) -> tuple[int, str]:
-    """All weights in `fmt`, or the checkpoint's exact bytes / native dtype when fmt is None."""
-    if fmt is None and spec.weight_bytes is not None:
-        return spec.weight_bytes, "checkpoint"
-    chosen = fmt or weight_format(spec.weight_dtype)
-    if spec.params is None:
-        raise UsageError(f"{spec.id} has no parameter count: add `params` to its YAML")
-    return chosen.weight_bytes(spec.params), chosen.name
+from kvcalc.units import UnitError, parse_bytes
 
 
 def parse_bandwidth(text: str) -> int:
@@ -111,14 +101,15 @@ def decode(
     kv_heads: int | None = None,
 ) -> Decode:
     """The configured model (or `kv_heads`) beside its MHA and MQA forms."""
-    total_weights, label = model_weight_bytes(spec, weights)
+    total_weights, label = model_weights(spec, weights)
     per_device = -(-total_weights // tp)
     heads = spec.num_query_heads
+    kind = model_attention_kind(spec)  # for models without per-head K/V (MLA, recurrent)
 
     def step(name: str, override: int | None) -> DecodeStep:
         dep = deploy(spec, tp, 1, override, engine)
         shown = override or spec.num_kv_heads
-        attention = attention_label(heads, shown) if spec.per_head_kv else "latent/state"
+        attention = attention_label(heads, shown) if spec.per_head_kv else kind
         kv = dep.bytes_per_device(seq, batch, k_fmt, v_fmt)
         return DecodeStep(name, attention, shown, seq, batch, per_device, kv, bandwidth)
 
@@ -137,7 +128,3 @@ def decode(
         None if below is None else below + 1,
         most + 1,
     )
-
-
-def gb_per_s(bandwidth: int) -> Fraction:
-    return Fraction(bandwidth, GB)

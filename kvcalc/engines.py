@@ -38,11 +38,7 @@ from kvcalc.layers import (
     SlidingWindow,
 )
 from kvcalc.spec import ModelSpec
-from kvcalc.units import GiB, MiB
-
-# Budget defaults on a GPU when the engine has no rule of its own (vLLM's, see fit.py).
-GPU_UTIL = Fraction(9, 10)
-GPU_OVERHEAD = 3 * GiB // 2
+from kvcalc.units import MiB
 
 
 def cdiv(a: int, b: int) -> int:
@@ -154,11 +150,8 @@ class Vllm(Engine):
             f"{batch * blocks * b:,}"
         )
 
-    def default_util(self, kind: str, tp: int) -> Fraction | None:
-        return GPU_UTIL if kind != "cpu" else None
-
-    def default_overhead(self, kind: str) -> int | None:
-        return GPU_OVERHEAD if kind != "cpu" else None
+    # budget: the GPU defaults in fit.py are vLLM's (gpu_memory_utilization 0.9, its
+    # logged activation peak + non-torch memory), so the base class's None keeps them
 
 
 # ---------------------------------------------------------------- SGLang

@@ -18,10 +18,10 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from kvcalc.dtypes import WEIGHT_FORMATS, ElementFormat, WeightFormat, kv_format, weight_format
-from kvcalc.engines import Engine
+from kvcalc.engines import Engine, cdiv
 from kvcalc.errors import UsageError
-from kvcalc.layers import LayerGroup, split_stages
-from kvcalc.sizing import IDEAL, engine_groups, size
+from kvcalc.layers import ConstantState, LayerGroup, SlidingWindow, split_stages
+from kvcalc.sizing import IDEAL, SizeResult, engine_groups, size
 from kvcalc.spec import HardwareSpec, ModelSpec
 from kvcalc.units import GiB, MiB
 
@@ -131,38 +131,31 @@ class Budget:
         return self.usable_bytes - self.weight_bytes - self.overhead_bytes
 
 
+def model_weights(spec: ModelSpec, fmt: WeightFormat | None) -> tuple[int, str]:
+    """(bytes, label) of all weights: in `fmt`, else the checkpoint's exact tensor bytes
+    ('checkpoint', gpt-oss) or params x the native dtype (Llama 3 8B bf16: 16,060,522,496)."""
+    if fmt is None and spec.weight_bytes is not None:
+        return spec.weight_bytes, "checkpoint"
+    chosen = fmt or weight_format(spec.weight_dtype)
+    if spec.params is None:
+        raise UsageError(
+            f"{spec.id} has no parameter count: add `params` to its YAML (or use fit --kv-only)"
+        )
+    return chosen.weight_bytes(spec.params), chosen.name
+
+
 def plan_budget(
     device_bytes: int,
     devices: int,
     util: Fraction,
-    weight_format: WeightFormat | None,
-    params: int | None,
+    weights: tuple[int, str] | None,
     overhead_bytes: int,
-    exact_weight_bytes: int | None = None,
 ) -> Budget:
-    """The budget breakdown; weight_format None means --kv-only (the whole budget is KV).
-
-    `exact_weight_bytes` (a checkpoint's tensor bytes) is used as it is, labelled
-    'checkpoint', instead of params x format.
-    """
+    """The budget breakdown; weights None means --kv-only (the whole budget is KV)."""
     if not 0 < util <= 1:
         raise UsageError(f"--util must be in (0, 1], got {float(util):g}")
-    if exact_weight_bytes is not None:
-        return Budget(device_bytes, devices, util, "checkpoint", exact_weight_bytes, overhead_bytes)
-    if weight_format is None:
-        return Budget(device_bytes, devices, util, "none (--kv-only)", 0, overhead_bytes)
-    if params is None:
-        raise UsageError(
-            "the model has no parameter count: add `params` to its YAML or use --kv-only"
-        )
-    return Budget(
-        device_bytes,
-        devices,
-        util,
-        weight_format.name,
-        weight_format.weight_bytes(params),
-        overhead_bytes,
-    )
+    weight_bytes, label = weights if weights is not None else (0, "none (--kv-only)")
+    return Budget(device_bytes, devices, util, label, weight_bytes, overhead_bytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,18 +167,30 @@ class Deployment:
     pp: int
     engine: Engine = IDEAL
 
+    def worst_stage(
+        self, seq: int, batch: int, k_format: ElementFormat, v_format: ElementFormat
+    ) -> SizeResult:
+        """The size answer of the most loaded device (every stage must fit the same budget)."""
+        return max(
+            (size(stage, seq, batch, k_format, v_format, self.engine) for stage in self.stages),
+            key=lambda result: result.total_bytes,
+        )
+
     def bytes_per_device(
         self, seq: int, batch: int, k_format: ElementFormat, v_format: ElementFormat
     ) -> int:
-        """KV bytes on the most loaded device (every stage must fit the same budget)."""
-        return max(
-            size(stage, seq, batch, k_format, v_format, self.engine).total_bytes
-            for stage in self.stages
-        )
+        """KV bytes on the most loaded device."""
+        return self.worst_stage(seq, batch, k_format, v_format).total_bytes
+
+    def token_kv_bytes(self, k_format: ElementFormat, v_format: ElementFormat) -> tuple[int, int]:
+        """(K, V) bytes one more cached token costs on the most loaded device (before windows)."""
+        per_stage = (size(stage, 1, 1, k_format, v_format) for stage in self.stages)
+        worst = max(per_stage, key=lambda r: r.bytes_per_token)
+        return worst.k_bytes_per_token, worst.v_bytes_per_token
 
     def token_bytes(self, k_format: ElementFormat, v_format: ElementFormat) -> int:
         """Bytes one more cached token costs on the most loaded device (before windows cap)."""
-        return max(size(stage, 1, 1, k_format, v_format).bytes_per_token for stage in self.stages)
+        return sum(self.token_kv_bytes(k_format, v_format))
 
     def state_bytes(self, k_format: ElementFormat, v_format: ElementFormat) -> int:
         """Fixed recurrent state one request holds on the most loaded device."""
@@ -252,35 +257,51 @@ def largest(fits: Callable[[int], bool], lo: int, guess: int) -> int:
     return low
 
 
+def line_estimate(cost: Callable[[int], int], budget: int) -> int:
+    """The first n past `budget` on the straight line `cost` follows far out, or 2.
+
+    Every engine's cost is affine in n once windows are saturated and pages are
+    whole: cost(n) = slope x n + intercept, where the intercept holds recurrent
+    state, saturated windows and padding slots.  Two points far out (2^40 and 2^41,
+    multiples of every page size) give both exactly, so the estimate is off only
+    by what windows and pages bend below that: Llama 3 8B on 7,939,477,504 B at
+    131,072 B/token gives 60,574, the exact first length that does not fit.
+    """
+    far = 1 << 40
+    near_cost = cost(far)
+    slope = Fraction(cost(2 * far) - near_cost, far)
+    if slope <= 0:
+        return 2  # nothing grows that far out: let the search step out from the start
+    intercept = near_cost - slope * far
+    return max(int((budget - intercept) // slope) + 1, 2)
+
+
 def max_context(
     dep: Deployment, batch: int, kv_budget: int, k_format: ElementFormat, v_format: ElementFormat
 ) -> int | None:
     """Longest context for `batch` requests; 0 if not even one token fits, None if unbounded."""
 
-    def fits(seq: int) -> bool:
-        return dep.bytes_per_device(seq, batch, k_format, v_format) <= kv_budget
+    def cost(seq: int) -> int:
+        return dep.bytes_per_device(seq, batch, k_format, v_format)
 
-    if not fits(1):
+    if cost(1) > kv_budget:
         return 0
-    if dep.saturates_at is not None and fits(UNBOUNDED_PROBE):
+    if dep.saturates_at is not None and cost(UNBOUNDED_PROBE) <= kv_budget:
         return None  # every layer is windowed and stops growing in budget: length is free
-    # 131,072 B for the first token of Llama 3 8B: 7,939,477,504 // 131,072 + 1 = 60,574
-    first_token = dep.bytes_per_device(1, batch, k_format, v_format)
-    return largest(fits, 1, kv_budget // first_token + 1)
+    return largest(lambda seq: cost(seq) <= kv_budget, 1, line_estimate(cost, kv_budget))
 
 
 def max_batch(
     dep: Deployment, seq: int, kv_budget: int, k_format: ElementFormat, v_format: ElementFormat
 ) -> int:
     """Most concurrent requests of `seq` tokens; 0 if not even one fits."""
-    per_request = dep.bytes_per_device(seq, 1, k_format, v_format)
-    if per_request > kv_budget:
+
+    def cost(batch: int) -> int:
+        return dep.bytes_per_device(seq, batch, k_format, v_format)
+
+    if cost(1) > kv_budget:
         return 0
-
-    def fits(batch: int) -> bool:
-        return dep.bytes_per_device(seq, batch, k_format, v_format) <= kv_budget
-
-    return largest(fits, 1, kv_budget // max(per_request, 1) + 1)
+    return largest(lambda batch: cost(batch) <= kv_budget, 1, line_estimate(cost, kv_budget))
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,6 +339,14 @@ class FitResult:
     @property
     def headroom_bytes(self) -> int:
         return self.budget.kv_bytes - self.used_bytes
+
+    def at_answer(self) -> SizeResult | None:
+        """The most loaded device's cache at the longest context for `batch` (None: none)."""
+        if self.max_context == 0:
+            return None
+        return self.deployment.worst_stage(
+            self.max_context, self.batch, self.k_format, self.v_format
+        )
 
     @property
     def fits(self) -> bool:
@@ -363,6 +392,54 @@ def solve(
 
 
 @dataclass(frozen=True, slots=True)
+class EnginePool:
+    """A paged engine's token pool for one device's KV budget: what vLLM and SGLang log.
+
+    Llama 2 7B fp16 (524,288 B/token) with 8 GiB of KV in vLLM: 8,589,934,592 //
+    (16 x 524,288) = 1,024 blocks = 16,384 tokens; 4,096-token requests need 256
+    blocks each, so concurrency 4.00x.
+    """
+
+    kv_bytes: int
+    k_token_bytes: int
+    """K bytes of one token over the device's layers."""
+    v_token_bytes: int
+    page: int
+    tokens: int
+    seq: int
+    """Tokens per request the concurrency is for (vLLM's max_model_len)."""
+    uniform: bool
+    """Every layer of the same kind: the engines' single-pool log lines apply."""
+
+    @property
+    def blocks(self) -> int:
+        return self.tokens // self.page
+
+    @property
+    def concurrency(self) -> Fraction:
+        return Fraction(self.blocks, cdiv(self.seq, self.page))
+
+    @property
+    def slots(self) -> int:
+        """Token slots per layer buffer: the pool plus SGLang's padding page."""
+        return self.tokens + self.page
+
+
+def engine_pool(result: FitResult) -> EnginePool | None:
+    """The pool the result's engine carves from the KV budget (None: no budget left)."""
+    dep, kv = result.deployment, result.budget.kv_bytes
+    if kv < 0:
+        return None
+    k_token, v_token = dep.token_kv_bytes(result.k_format, result.v_format)
+    caches = [g.cache for stage in dep.stages for g in stage]
+    uniform = len({type(cache) for cache in caches}) == 1 and not isinstance(
+        caches[0], SlidingWindow | ConstantState
+    )
+    tokens = dep.engine.pool_tokens(kv, k_token + v_token)
+    return EnginePool(kv, k_token, v_token, dep.engine.page, tokens, result.seq, uniform)
+
+
+@dataclass(frozen=True, slots=True)
 class Question:
     """Everything about a fit question except the model."""
 
@@ -390,7 +467,7 @@ def fit_model(spec: ModelSpec, q: Question) -> FitResult:
 
     kf = q.k_format or kv_format("fp16")
     vf = q.v_format or kf
-    weights = None if q.kv_only else (q.weights or weight_format(spec.weight_dtype))
+    weights = None if q.kv_only else model_weights(spec, q.weights)
     kind = q.target.kind
     overhead = 0 if q.kv_only else q.overhead_bytes
     if overhead is None:
@@ -402,10 +479,7 @@ def fit_model(spec: ModelSpec, q: Question) -> FitResult:
         util = q.engine.default_util(kind, q.tp)
     if util is None:
         util = q.target.default_util
-    exact = spec.weight_bytes if not q.kv_only and q.weights is None else None
-    budget = plan_budget(
-        q.target.device_bytes, q.tp * q.pp, util, weights, spec.params, overhead, exact
-    )
+    budget = plan_budget(q.target.device_bytes, q.tp * q.pp, util, weights, overhead)
     dep = deploy(spec, q.tp, q.pp, q.kv_heads, q.engine)
     return solve(spec, q.target, budget, dep, kf, vf, q.seq, q.batch)
 

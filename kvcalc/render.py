@@ -291,13 +291,6 @@ def explain_lines(
 # ---------------------------------------------------------------- dial
 
 
-def usable_context(fit: Any) -> int:
-    """The longest context memory and the model allow at the batch asked (0: none fits)."""
-    if fit.budget.kv_bytes < 0 or fit.max_context_memory == 0:
-        return 0
-    return int(fit.max_context)
-
-
 def dial_json(
     spec: ModelSpec,
     rows: list[Variant],
@@ -310,7 +303,7 @@ def dial_json(
     def extra(i: int) -> dict[str, Any]:
         more: dict[str, Any] = {}
         if fits is not None:
-            more["max_context"] = usable_context(fits[i])
+            more["max_context"] = fits[i].max_context
             more["max_batch"] = fits[i].max_batch
         if steps is not None:
             more["decode_step_seconds_min"] = float(steps[i].step_seconds)
@@ -377,8 +370,7 @@ def dial_table(
             cells = [count(v.kv_heads), v.attention + mark, dec(v.result.total_bytes), ratio]
         if fits is not None:
             fit = fits[i]
-            context = usable_context(fit)
-            cells += [count(context) if context else "none", count(fit.max_batch)]
+            cells += [count(fit.max_context) if fit.max_context else "none", count(fit.max_batch)]
         if steps is not None:
             cells += [
                 fixed(steps[i].step_seconds * 1000, 1),

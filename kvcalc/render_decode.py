@@ -6,7 +6,7 @@ from fractions import Fraction
 from typing import Any
 
 from kvcalc.decode import Decode, DecodeStep
-from kvcalc.render import bin_, count, dec, new_table, usable_context
+from kvcalc.render import bin_, count, dec, new_table
 from kvcalc.units import fixed
 
 BOUND_NOTE = (
@@ -121,7 +121,7 @@ def compare_rows(specs: list[Any], results: list[Any], fits: list[Any] | None) -
     if fits is not None:
         rows += [
             row("KV budget", "kv_budget_bytes", [f.budget.kv_bytes for f in fits], dec),
-            row("max context", "max_context", [usable_context(f) for f in fits]),
+            row("max context", "max_context", [f.max_context for f in fits]),
             row("max requests", "max_batch", [f.max_batch for f in fits]),
         ]
     return rows

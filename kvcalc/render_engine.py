@@ -21,15 +21,16 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from kvcalc.dtypes import ElementFormat
-from kvcalc.engines import LlamaCpp, Sglang, Vllm, cdiv
-from kvcalc.layers import ConstantState, FullAttention, LatentAttention
-from kvcalc.sizing import IDEAL, SizeResult, size
+from kvcalc.engines import Engine, LlamaCpp, Sglang, Vllm
+from kvcalc.layers import ConstantState
+from kvcalc.sizing import SizeResult
 from kvcalc.units import GiB, MiB, fixed
 
 if TYPE_CHECKING:  # fit.py is not needed to print a size answer
     from kvcalc.fit import FitResult
 
 GGML_NAMES = {"fp32": "f32", "fp16": "f16"}
+GIB_NOTE = "  (SGLang's GB is GiB)"
 
 
 def f2(numerator: int | Fraction, unit: int = 1) -> str:
@@ -88,7 +89,7 @@ def llamacpp_lines(
 
 
 def size_report(
-    engine: object, result: SizeResult, k_fmt: ElementFormat, v_fmt: ElementFormat
+    engine: Engine, result: SizeResult, k_fmt: ElementFormat, v_fmt: ElementFormat
 ) -> list[str]:
     """Engine log lines that follow from a (seq, batch) alone (llama.cpp's cache lines)."""
     if isinstance(engine, LlamaCpp):
@@ -96,61 +97,32 @@ def size_report(
     return []
 
 
-def _stage_rows(result: FitResult) -> tuple[int, int, bool, bool]:
-    """(K bytes, V bytes) of one token on the most loaded device; uniform? latent?"""
-    dep = result.deployment
-    per_stage = [size(stage, 1, 1, result.k_format, result.v_format, IDEAL) for stage in dep.stages]
-    worst = max(per_stage, key=lambda r: r.k_bytes + r.v_bytes)
-    caches = [g.cache for stage in dep.stages for g in stage]
-    uniform = all(isinstance(c, FullAttention) for c in caches) or all(
-        isinstance(c, LatentAttention) for c in caches
-    )
-    latent = all(isinstance(c, LatentAttention) for c in caches)
-    return worst.k_bytes, worst.v_bytes, uniform, latent
-
-
 def fit_report(result: FitResult) -> list[str]:
     """What vLLM or SGLang would log for this budget; llama.cpp's lines at the answer."""
+    from kvcalc.fit import engine_pool
+
     engine = result.deployment.engine
-    kv = result.budget.kv_bytes
-    if kv < 0:
-        return []
     if isinstance(engine, LlamaCpp):
-        tokens = result.max_context if result.max_context_memory != 0 else 0
-        if tokens == 0:
-            return []
-        stage = max(
-            result.deployment.stages,
-            key=lambda s: size(s, 1, 1, result.k_format, result.v_format).bytes_per_token,
-        )
-        at = size(stage, tokens, result.batch, result.k_format, result.v_format, engine)
-        return llamacpp_lines(engine, at, result.k_format, result.v_format)
-    if not isinstance(engine, Vllm | Sglang):
+        at = result.at_answer() if result.budget.kv_bytes >= 0 else None
+        return llamacpp_lines(engine, at, result.k_format, result.v_format) if at else []
+    pool = engine_pool(result) if isinstance(engine, Vllm | Sglang) else None
+    if pool is None:
         return []
-    k_token, v_token, uniform, latent = _stage_rows(result)
-    if not uniform:
+    if not pool.uniform:
         return [
             f"({engine.name} sizes hybrid models (sliding, recurrent) per cache group; "
             "kvcalc's bytes above follow its per-layer rule, its log line is not reproduced)"
         ]
-    page = engine.page
     if isinstance(engine, Vllm):
-        blocks = engine.pool_tokens(kv, k_token + v_token) // page
-        concurrency = Fraction(blocks, cdiv(result.seq, page))
         return [
-            f"Available KV cache memory: {f2(kv, GiB)} GiB",
-            f"GPU KV cache size: {blocks * page:,} tokens",
-            f"Maximum concurrency for {result.seq:,} tokens per request: {f2(concurrency)}x",
+            f"Available KV cache memory: {f2(pool.kv_bytes, GiB)} GiB",
+            f"GPU KV cache size: {pool.tokens:,} tokens",
+            f"Maximum concurrency for {pool.seq:,} tokens per request: {f2(pool.concurrency)}x",
         ]
-    tokens = engine.pool_tokens(kv, k_token + v_token)
-    slots = tokens + page  # the padding page every layer buffer adds
-    if latent:
-        return [
-            f"KV Cache is allocated. #tokens: {tokens}, "
-            f"KV size: {f2(slots * k_token, GiB)} GB  (SGLang's GB is GiB)"
-        ]
+    k_size = f2(pool.slots * pool.k_token_bytes, GiB)
+    if not pool.v_token_bytes:  # MLA: one latent buffer
+        return [f"KV Cache is allocated. #tokens: {pool.tokens}, KV size: {k_size} GB{GIB_NOTE}"]
     return [
-        f"KV Cache is allocated. #tokens: {tokens}, "
-        f"K size: {f2(slots * k_token, GiB)} GB, "
-        f"V size: {f2(slots * v_token, GiB)} GB  (SGLang's GB is GiB)"
+        f"KV Cache is allocated. #tokens: {pool.tokens}, K size: {k_size} GB, "
+        f"V size: {f2(pool.slots * pool.v_token_bytes, GiB)} GB{GIB_NOTE}"
     ]

@@ -86,9 +86,18 @@ class SizeResult:
         return -(-self.total_bytes // self.batch)
 
     @property
+    def k_bytes_per_token(self) -> int:
+        """K bytes one cached token costs across all layers, before any window caps it."""
+        return sum(group.count * group.k_token_bytes for group in self.groups)
+
+    @property
+    def v_bytes_per_token(self) -> int:
+        return sum(group.count * group.v_token_bytes for group in self.groups)
+
+    @property
     def bytes_per_token(self) -> int:
-        """Bytes one cached token costs across all layers, before any window caps it."""
-        return sum(group.count * group.layer_token_bytes for group in self.groups)
+        """Bytes one cached token costs across all layers (Llama 3 70B fp16: 327,680)."""
+        return self.k_bytes_per_token + self.v_bytes_per_token
 
     @property
     def num_layers(self) -> int:
