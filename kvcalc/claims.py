@@ -25,9 +25,10 @@ from pathlib import Path
 from kvcalc.dtypes import kv_format
 from kvcalc.engines import Engine, engine
 from kvcalc.errors import UsageError
-from kvcalc.sizing import IDEAL, attention_label, divisors, engine_groups, resolve_kv_heads, size
+from kvcalc.fit import deploy
+from kvcalc.sizing import attention_label, divisors, engine_groups, resolve_kv_heads, size
 from kvcalc.spec import Claim, ModelSpec
-from kvcalc.units import GB, GiB, UnitError, fixed, parse_bytes, unit_bytes
+from kvcalc.units import GB, GiB, UnitError, parse_bytes, unit_bytes
 
 _NUMBER = re.compile(r"^\s*([0-9][0-9,_]*(?:\.([0-9]+))?)\s*([A-Za-z]*)\s*$")
 
@@ -40,6 +41,8 @@ class Published:
     half_ulp: Fraction
     unit: str
     """'B'-family unit name, 'x' for a ratio, '' for a count."""
+    places: int
+    """Decimals printed: '20.9 GB' -> 1."""
 
 
 def read_published(text: str) -> Published:
@@ -51,25 +54,21 @@ def read_published(text: str) -> Published:
     number = Fraction(Decimal(digits.replace(",", "").replace("_", "")))
     half = Fraction(1, 2 * 10 ** len(decimals))
     if unit in ("", "x", "X"):
-        return Published(number, half, unit.lower())
+        return Published(number, half, unit.lower(), len(decimals))
     try:
         scale = unit_bytes(unit)
     except UnitError as exc:
         raise UsageError(f"published value {text!r}: {exc}") from None
-    return Published(number * scale, half * scale, unit)
-
-
-def published_decimals(text: str) -> str:
-    match = _NUMBER.match(text)
-    return (match.group(2) or "") if match else ""
+    return Published(number * scale, half * scale, unit, len(decimals))
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
     claim: Claim
-    computed: str
-    """The exact value, rendered in the published value's unit and as raw integers."""
-    deviation: str
+    value: Fraction | str
+    """The exact value of the claimed quantity (a label for 'attention')."""
+    published: Published | None
+    """The published number read exactly (None for a label)."""
     verdict: str
     explanation: str
     """For 'off': a configuration that reproduces the published figure, if one does."""
@@ -79,11 +78,12 @@ class Outcome:
         return self.verdict == self.claim.expect
 
 
-def _formats(claim: Claim) -> tuple[Engine, object]:
+def checked_engine(claim: Claim) -> Engine:
+    """The claim's engine, refusing a cache format it does not offer."""
     chosen = engine(claim.engine)
     fmt = kv_format(claim.kv_dtype)
     chosen.check_formats(fmt, fmt)
-    return chosen, fmt
+    return chosen
 
 
 def total_bytes(
@@ -104,7 +104,7 @@ def total_bytes(
 
 def compute(spec: ModelSpec, claim: Claim) -> Fraction | str:
     """The exact value of the claimed quantity."""
-    chosen, _ = _formats(claim)
+    chosen = checked_engine(claim)
     if claim.quantity == "attention":
         return attention_label(spec.num_query_heads, spec.num_kv_heads)
     if claim.quantity == "total_bytes":
@@ -117,18 +117,8 @@ def compute(spec: ModelSpec, claim: Claim) -> Fraction | str:
     if claim.kv_budget is None:
         raise UsageError(f"claim {claim.id}: engine_tokens needs kv_budget")
     fmt = kv_format(claim.kv_dtype)
-    groups = engine_groups(spec, resolve_kv_heads(spec, None, claim.attention), chosen)
-    per_token = size(groups, 1, 1, fmt, fmt, IDEAL).bytes_per_token
-    return Fraction(chosen.pool_tokens(parse_bytes(claim.kv_budget), per_token))
-
-
-def _render(value: Fraction, published: Published, places: int) -> str:
-    """The exact value in the published unit, two digits finer than the source printed."""
-    scale = 1 if published.unit in ("", "x") else unit_bytes(published.unit)
-    text = fixed(value, scale, places + 2)
-    if value % scale == 0 and value.denominator == 1:
-        text = fixed(value, scale, places)  # exact in this unit: no spurious zeros
-    return text + ("x" if published.unit == "x" else f" {published.unit}" if published.unit else "")
+    dep = deploy(spec, kv_heads=resolve_kv_heads(spec, None, claim.attention), engine=chosen)
+    return Fraction(chosen.pool_tokens(parse_bytes(claim.kv_budget), dep.token_bytes(fmt, fmt)))
 
 
 def _judge(value: Fraction, published: Published) -> str:
@@ -176,19 +166,9 @@ def judge(spec: ModelSpec, claim: Claim) -> Outcome:
     if isinstance(value, str):
         said = claim.published.strip()
         match = said == value or value.startswith(said + "-")  # 'GQA' names 'GQA-8'
-        verdict = "exact" if match else "off"
-        return Outcome(claim, value, "-" if match else "differs", verdict, "")
+        return Outcome(claim, value, None, "exact" if match else "off", "")
     published = read_published(claim.published)
     verdict = _judge(value, published)
-    places = len(published_decimals(claim.published))
-    if verdict == "exact":
-        deviation = "0"
-    elif not published.value:
-        deviation = "published 0"
-    else:
-        factor = value / published.value
-        off = verdict == "off"
-        deviation = f"x{float(factor):.2f}" if off else f"{float((factor - 1) * 100):+.3f}%"
     explanation = ""
     if verdict == "off" and claim.quantity == "total_bytes":
         found = reproductions(spec, claim, published)
@@ -197,7 +177,7 @@ def judge(spec: ModelSpec, claim: Claim) -> Outcome:
             if found
             else "no single change of batch, length, KV heads, dtype or unit reproduces it"
         )
-    return Outcome(claim, _render(value, published, places), deviation, verdict, explanation)
+    return Outcome(claim, value, published, verdict, explanation)
 
 
 def default_claims_file() -> Path:

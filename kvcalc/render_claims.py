@@ -2,10 +2,38 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any
 
 from kvcalc.claims import Outcome
 from kvcalc.render import new_table
+from kvcalc.units import fixed, unit_bytes
+
+
+def computed_text(o: Outcome) -> str:
+    """The exact value in the published unit, two digits finer than the source printed
+    (or as printed when exact in that unit): 21,474,836,480 B vs '21.47 GB' -> 21.4748 GB."""
+    if o.published is None:
+        return str(o.value)
+    p, value = o.published, Fraction(o.value)
+    scale = 1 if p.unit in ("", "x") else unit_bytes(p.unit)
+    exact = value % scale == 0
+    text = fixed(value, scale, p.places if exact else p.places + 2)
+    return text + ("x" if p.unit == "x" else f" {p.unit}" if p.unit else "")
+
+
+def deviation_text(o: Outcome) -> str:
+    """0 when exact, a percentage within rounding, a factor when off."""
+    if o.published is None:
+        return "-" if o.verdict == "exact" else "differs"
+    if o.verdict == "exact":
+        return "0"
+    if not o.published.value:
+        return "published 0"
+    factor = Fraction(o.value) / o.published.value
+    if o.verdict == "off":
+        return f"x{float(factor):.2f}"
+    return f"{float((factor - 1) * 100):+.3f}%"
 
 
 def check_json(outcomes: list[Outcome]) -> dict[str, Any]:
@@ -19,8 +47,9 @@ def check_json(outcomes: list[Outcome]) -> dict[str, Any]:
                 "says": o.claim.says,
                 "quantity": o.claim.quantity,
                 "published": o.claim.published,
-                "computed": o.computed,
-                "deviation": o.deviation,
+                "computed": computed_text(o),
+                "exact_value": str(o.value),
+                "deviation": deviation_text(o),
                 "verdict": o.verdict,
                 "expected": o.claim.expect,
                 "ok": o.ok,
@@ -46,7 +75,7 @@ def check_tables(outcomes: list[Outcome]) -> list[Any]:
         column.no_wrap, column.overflow = False, "fold"  # wrap in 80 columns, never cut
     for o in outcomes:
         verdict = o.verdict if o.ok else f"[bold red]{o.verdict} (recorded: {o.claim.expect})[/]"
-        table.add_row(o.claim.id, o.claim.published, o.computed, o.deviation, verdict)
+        table.add_row(o.claim.id, o.claim.published, computed_text(o), deviation_text(o), verdict)
     lines: list[Any] = [table]
     for o in outcomes:
         if o.explanation:

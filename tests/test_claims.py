@@ -8,6 +8,7 @@ import pytest
 
 from kvcalc.catalog import load_model
 from kvcalc.claims import judge, read_published
+from kvcalc.render_claims import computed_text, deviation_text
 from kvcalc.spec import Claim
 from kvcalc.units import GB, MiB
 
@@ -31,15 +32,16 @@ def test_the_article_pair_is_off_by_8x_and_nothing_single_reproduces_it():
         load_model("llama3-70b"),
         claim(seq=2048, batch=32, published="2.6 GB", expect="off"),
     )
-    assert outcome.verdict == "off" and outcome.deviation == "x8.26"
+    assert outcome.verdict == "off" and deviation_text(outcome) == "x8.26"
     assert outcome.explanation.startswith("no single change")
 
 
 def test_rounded_figure_is_within_rounding_and_exact_figure_is_exact():
     spec = load_model("llama3-70b")
-    assert judge(spec, claim(seq=2048, batch=32, published="21.47 GB", expect="exact")).verdict == (
-        "within rounding"
-    )
+    rounded = judge(spec, claim(seq=2048, batch=32, published="21.47 GB", expect="exact"))
+    assert rounded.verdict == "within rounding"
+    # 21,474,836,480 B = 21.474836... GB, shown two digits finer than the source printed
+    assert computed_text(rounded) == "21.4748 GB" and deviation_text(rounded) == "+0.023%"
     assert judge(spec, claim(seq=2048, batch=32, published="21474836480 B", expect="exact")).ok
 
 
@@ -55,7 +57,7 @@ def test_ratio_and_attention_claims():
     spec = load_model("llama3-70b")
     assert judge(spec, claim(quantity="mha_ratio", seq=2048, published="8x", expect="exact")).ok
     gqa = judge(spec, claim(quantity="attention", published="GQA", expect="exact"))
-    assert gqa.ok and gqa.computed == "GQA-8"
+    assert gqa.ok and computed_text(gqa) == "GQA-8"
     assert not judge(spec, claim(quantity="attention", published="MHA", expect="exact")).ok
 
 
