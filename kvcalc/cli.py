@@ -293,7 +293,7 @@ def dial(
     from dataclasses import replace
 
     from kvcalc import fit as solver
-    from kvcalc.catalog import load_hardware, load_model
+    from kvcalc.catalog import load_model
     from kvcalc.sizing import dial as dial_rows
 
     spec = load_model(model, warn)
@@ -303,7 +303,6 @@ def dial(
     rows = dial_rows(spec, tokens, requests, k_fmt, v_fmt, chosen)
     fits = steps = None
     budget = ""
-    hardware = load_hardware(gpu) if gpu is not None else None
     target = budget_target(mem, gpu)
     if target is not None:
         tp, _ = solver.parallelism(None, tp, None, target.kind)
@@ -312,10 +311,10 @@ def dial(
         )
         fits = [solver.fit_model(spec, replace(question, kv_heads=v.kv_heads)) for v in rows]
         budget = target.name
-    if hardware is not None and hardware.bandwidth_gb_s is not None:
+    if target is not None and target.bandwidth_gb_s is not None:  # a --gpu preset's
         from kvcalc.decode import decode as decode_bound
 
-        bandwidth = hardware.bandwidth_gb_s * 10**9
+        bandwidth = target.bandwidth_gb_s * 10**9
         steps = [
             decode_bound(
                 spec,

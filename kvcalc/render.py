@@ -39,6 +39,11 @@ def count(n: int) -> str:
     return f"{n:,}"
 
 
+def plural(n: int, word: str) -> str:
+    """'1 request', '8 requests'."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
 def ratio_text(numerator: int, denominator: int) -> str:
     """'8x' when exact, else two decimals: MHA bytes / these bytes."""
     value = Fraction(numerator, denominator)
@@ -380,7 +385,7 @@ def dial_table(
     notes: list[Any] = [table]
     if fits is not None:
         notes.append(
-            f"max ctx: longest context for {r0.batch:,} requests; max req: most requests of "
+            f"max ctx: longest context for {plural(r0.batch, 'request')}; max req: most requests of "
             f"{r0.seq:,} tokens; on {budget}"
         )
     if steps is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kvcalc.fit import FitResult, Target
-from kvcalc.render import bin_, count, dec, new_table
+from kvcalc.render import bin_, count, dec, new_table, plural
 from kvcalc.render_engine import fit_report
 from kvcalc.spec import HardwareSpec
 from kvcalc.units import fixed
@@ -262,11 +262,6 @@ def gpus_table(presets: tuple[HardwareSpec, ...]) -> list[Any]:
             ", ".join(a for a in h.aliases if " " not in a)[:30],
         )
     return [table]
-
-
-def plural(n: int, word: str) -> str:
-    """'1 request', '8 requests'."""
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 def no_fit_message(result: FitResult, hints: list[str]) -> str:
