@@ -385,8 +385,8 @@ def dial_table(
     notes: list[Any] = [table]
     if fits is not None:
         notes.append(
-            f"max ctx: longest context for {plural(r0.batch, 'request')}; max req: most requests of "
-            f"{r0.seq:,} tokens; on {budget}"
+            f"max ctx: longest context for {plural(r0.batch, 'request')}; "
+            f"max req: most requests of {r0.seq:,} tokens; on {budget}"
         )
     if steps is not None:
         notes.append(
