@@ -137,7 +137,8 @@ def kv_only(model: str, name: str, mem: int, seq: int) -> list[str]:
 @pytest.mark.parametrize(
     ("model", "mem", "seq", "lines"),
     [
-        # vLLM's own test: 32 x 32 x 128 fp16 = 524,288 B/token; 8 GiB -> 1,024 blocks
+        # vLLM's own test: 32 layers x 32 heads x 128 x 2 B x 2 (K, V) = 524,288 B/token;
+        # 8 GiB / (16 x 524,288) = 1,024 blocks = 16,384 tokens; 4,096 tokens = 256 blocks -> 4x
         (
             "llama2-7b",
             8 * GiB,
@@ -160,7 +161,8 @@ def kv_only(model: str, name: str, mem: int, seq: int) -> list[str]:
                 "Maximum concurrency for 8,000 tokens per request: 10.24x",
             ],
         ),
-        # DeepSeek V2 Lite (MLA): 27 x 1,152 B = 31,104 B/token; 4 GiB -> 8,630 blocks
+        # DeepSeek V2 Lite (MLA): 27 x 576 x 2 B = 31,104 B/token; 4,294,967,296 //
+        # (16 x 31,104) = 8,630 blocks = 138,080 tokens; 8,630 / 256 blocks = 33.71x
         (
             "deepseek-v2-lite",
             4 * GiB,
@@ -180,19 +182,21 @@ def test_vllm_log_lines(model, mem, seq, lines):
 @pytest.mark.parametrize(
     ("model", "mem", "line"),
     [
-        # 8 GiB / 524,288 B = 16,384 tokens; K = (16,384 + 1) x 32 x 4,096 x 2 B ... = 4.00 GiB
+        # 8 GiB / 524,288 B = 16,384 tokens; K per token 32 x 32 x 128 x 2 B = 262,144 B;
+        # (16,384 + 1 padding slot) x 262,144 = 4,295,229,440 B = 4.0002 GiB
         (
             "llama2-7b",
             8 * GiB,
             "KV Cache is allocated. #tokens: 16384, K size: 4.00 GB, V size: 4.00 GB",
         ),
-        # 8 GiB / 131,072 B = 65,536 tokens
+        # 8 GiB / 131,072 B = 65,536 tokens; K (65,536 + 1) x 65,536 B = 4.00006 GiB
         (
             "llama3-8b",
             8 * GiB,
             "KV Cache is allocated. #tokens: 65536, K size: 4.00 GB, V size: 4.00 GB",
         ),
-        # MLA: one buffer; 4 GiB / 31,104 B = 138,084 tokens
+        # MLA: one buffer; 4,294,967,296 // 31,104 = 138,084 tokens; (138,084 + 1) x 31,104 B
+        # = 4,294,995,840 B = 4.00003 GiB
         ("deepseek-v2-lite", 4 * GiB, "KV Cache is allocated. #tokens: 138084, KV size: 4.00 GB"),
     ],
 )
