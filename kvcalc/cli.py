@@ -799,7 +799,12 @@ def check(
     from kvcalc.render_claims import check_json, check_tables
 
     path = Path(file) if file is not None else checker.default_claims_file()
-    outcomes = [checker.judge(load_model(c.model, warn), c) for c in load_claims(path)]
+    outcomes = []
+    for claim in load_claims(path):
+        try:
+            outcomes.append(checker.judge(load_model(claim.model, warn), claim))
+        except UsageError as exc:  # name the claim: a file of fifty is otherwise a hunt
+            raise UsageError(f"{path} claim {claim.id}: {exc}") from None
     emit(as_json, check_json(outcomes), lambda: check_tables(outcomes))
     bad = [o.claim.id for o in outcomes if not o.ok]
     if bad:

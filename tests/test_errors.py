@@ -109,6 +109,7 @@ BAD = [
     ("check {dir}/broken.yaml", 2, "invalid YAML"),
     ("check {dir}/empty", 2, "is a directory"),
     ("check {dir}/heads.yaml", 2, "top-level 'claims:' list"),
+    ("check {dir}/claim.yaml", 2, "claim.yaml claim odd: published value 'lots'"),
     ("import nosuch", 2, "unknown model"),
     ("import {dir}/broken.json", 2, "not valid JSON"),
     ("models nosuch", 2, "unknown model"),
@@ -132,6 +133,10 @@ def files(tmp_path_factory):
     (d / "heads.yaml").write_text(
         "id: toy\nmax_context: 4096\nnum_layers: 2\nnum_query_heads: 8\nnum_kv_heads: 3\n"
         "hidden_size: 512\n"
+    )
+    (d / "claim.yaml").write_text(
+        "claims:\n  - {id: odd, source: s, says: s, model: llama3-8b, quantity: total_bytes,\n"
+        "     published: lots, expect: exact}\n"
     )
     (d / "latin1.yaml").write_bytes("id: caf\xe9\n".encode("latin-1"))
     with (d / "huge.yaml").open("wb") as handle:  # sparse: 17 MiB on paper, nothing on disk
