@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
 
 from kvcalc.errors import SpecError, UnknownNameError, UsageError
 from kvcalc.limits import MAX_NESTING, MAX_YAML_ALIASES, MAX_YAML_BYTES
-from kvcalc.spec import HardwareSpec, ModelSpec
+from kvcalc.spec import HardwareSpec, ModelSpec, validate
 
 
 def configs_dir() -> Path:
@@ -100,26 +99,6 @@ def read_yaml(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: cannot read ({exc.__class__.__name__}: {exc})") from None
     return parse_yaml_text(text, str(path))
-
-
-def validate(cls: type[BaseModel], data: Any, origin: str) -> Any:
-    """Validate data into `cls`; errors name the origin and the field path."""
-    if not isinstance(data, dict):
-        raise SpecError(f"{origin}: expected a mapping of fields, got {type(data).__name__}")
-    try:
-        return cls.model_validate(data)
-    except ValidationError as exc:
-        raise SpecError(f"{origin}: {describe_validation_error(exc)}") from None
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors()[:3]:
-        field = ".".join(str(part) for part in error["loc"])
-        message = error["msg"].removeprefix("Value error, ")
-        parts.append(f"{field}: {message}" if field else message)
-    more = exc.error_count() - len(parts)
-    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
 
 
 def _key(name: str) -> str:

@@ -8,12 +8,19 @@ check them; each field's docstring names its unit.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from kvcalc.dtypes import weight_format
-from kvcalc.errors import UnknownNameError
+from kvcalc.errors import SpecError, UnknownNameError
 from kvcalc.limits import MAX_LAYERS
 from kvcalc.units import parse_bytes
 
@@ -43,6 +50,20 @@ class SlidingGroup(_Frozen):
     count: int = Field(gt=0)
     window: int = Field(gt=0)
     """Tokens each layer attends to and keeps (Mistral v0.1: 4096)."""
+    num_kv_heads: int | None = Field(default=None, gt=0)
+
+
+class ChunkedGroup(_Frozen):
+    """`count` consecutive chunked-local layers (Llama 4): each attends within its chunk.
+
+    A token at position p sees the tokens of its own chunk of `chunk` tokens, so a
+    layer keeps at most `chunk` tokens per request (Llama 4 Scout: 8,192).
+    """
+
+    kind: Literal["chunked"]
+    count: int = Field(gt=0)
+    chunk: int = Field(gt=0)
+    """Tokens per attention chunk (config.json attention_chunk_size)."""
     num_kv_heads: int | None = Field(default=None, gt=0)
 
 
@@ -131,10 +152,20 @@ class RepeatGroup(_Frozen):
 
 
 LayerGroupSpec = Annotated[
-    FullGroup | SlidingGroup | LatentGroup | MambaGroup | GatedDeltaNetGroup | RepeatGroup,
+    FullGroup
+    | SlidingGroup
+    | ChunkedGroup
+    | LatentGroup
+    | MambaGroup
+    | GatedDeltaNetGroup
+    | RepeatGroup,
     Field(discriminator="kind"),
 ]
-CacheGroupSpec = FullGroup | SlidingGroup | LatentGroup | MambaGroup | GatedDeltaNetGroup
+CacheGroupSpec = (
+    FullGroup | SlidingGroup | ChunkedGroup | LatentGroup | MambaGroup | GatedDeltaNetGroup
+)
+PerHeadGroup = FullGroup | SlidingGroup | ChunkedGroup
+"""Groups that store K and V per KV head (their grouping can be dialed)."""
 
 
 def layer_count(groups: tuple[LayerGroupSpec, ...]) -> int:
@@ -238,7 +269,7 @@ class ModelSpec(_Frozen):
         """Every KV head count used by some layer."""
         counts = {self.num_kv_heads}
         for group in self.cache_groups():
-            if isinstance(group, FullGroup | SlidingGroup) and group.num_kv_heads is not None:
+            if isinstance(group, PerHeadGroup) and group.num_kv_heads is not None:
                 counts.add(group.num_kv_heads)
         return counts
 
@@ -254,7 +285,29 @@ class ModelSpec(_Frozen):
     @property
     def per_head_kv(self) -> bool:
         """True when some layer stores K/V per KV head (so grouping can be dialed)."""
-        return any(isinstance(g, FullGroup | SlidingGroup) for g in self.cache_groups())
+        return any(isinstance(g, PerHeadGroup) for g in self.cache_groups())
+
+    @property
+    def attention_kind(self) -> str:
+        """The model's label, e.g. 'GQA-8', or 'GQA-8 + SWA 4096' for Mistral 7B v0.1."""
+        groups = self.cache_groups()
+        parts = []
+        if self.per_head_kv:
+            parts.append(attention_label(self.num_query_heads, self.num_kv_heads))
+        if any(isinstance(g, LatentGroup) for g in groups):
+            parts.append("MLA")
+        # gated_deltanet sorts before mamba: the order the labels have always had
+        if any(isinstance(g, GatedDeltaNetGroup) for g in groups):
+            parts.append("Gated DeltaNet")
+        if any(isinstance(g, MambaGroup) for g in groups):
+            parts.append("Mamba")
+        windows = sorted({g.window for g in groups if isinstance(g, SlidingGroup)})
+        if windows:
+            parts.append("SWA " + "/".join(str(w) for w in windows))
+        chunks = sorted({g.chunk for g in groups if isinstance(g, ChunkedGroup)})
+        if chunks:
+            parts.append("chunked " + "/".join(str(c) for c in chunks))
+        return " + ".join(parts)
 
     @property
     def k_head_dim(self) -> int:
@@ -266,6 +319,15 @@ class ModelSpec(_Frozen):
     @property
     def resolved_v_head_dim(self) -> int:
         return self.v_head_dim if self.v_head_dim is not None else self.k_head_dim
+
+
+def attention_label(num_query_heads: int, num_kv_heads: int) -> str:
+    """MHA when every query head has its own KV head, MQA with one, else GQA-<kv heads>."""
+    if num_kv_heads == num_query_heads:
+        return "MHA"
+    if num_kv_heads == 1:
+        return "MQA"
+    return f"GQA-{num_kv_heads}"
 
 
 def _check_util(value: object) -> str | None:
@@ -329,3 +391,30 @@ class Claim(_Frozen):
     kv_budget: str | None = None
     """KV memory for engine_tokens (a size: '8GiB')."""
     note: str | None = None
+
+
+_Spec = TypeVar("_Spec", bound=BaseModel)
+
+
+def validate(cls: type[_Spec], data: Any, origin: str) -> _Spec:
+    """Validate data into `cls`; errors name the origin and the field path.
+
+    Here, beside the schemas, so the catalog and the importers both use it without
+    importing each other.
+    """
+    if not isinstance(data, dict):
+        raise SpecError(f"{origin}: expected a mapping of fields, got {type(data).__name__}")
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(f"{origin}: {describe_validation_error(exc)}") from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:3]:
+        field = ".".join(str(part) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        parts.append(f"{field}: {message}" if field else message)
+    more = exc.error_count() - len(parts)
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")

@@ -7,7 +7,8 @@ import pytest
 
 from kvcalc.catalog import load_model
 from kvcalc.errors import SpecError, UsageError
-from kvcalc.importers.hf import compress, load_hf, spec_from_config
+from kvcalc.importers.common import compress
+from kvcalc.importers.hf import load_hf, spec_from_config
 from kvcalc.layers import expand
 from kvcalc.sizing import size
 from tests.conftest import FP16

@@ -18,11 +18,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kvcalc.catalog import validate
 from kvcalc.errors import SpecError, UsageError
-from kvcalc.importers.hf import compress, slug
+from kvcalc.importers.common import compress, slug
 from kvcalc.limits import MAX_GGUF_ARRAY_DEPTH
-from kvcalc.spec import ModelSpec
+from kvcalc.spec import ModelSpec, validate
 
 _CODE_PATTERNS = {"gemma2": 2, "gemma3": 6, "gpt-oss": 2}
 # Architectures whose recurrent layers are Mamba-1 (d_inner x (d_conv - 1) + d_inner x d_state).

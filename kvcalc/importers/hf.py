@@ -19,17 +19,16 @@ configuration class:
 from __future__ import annotations
 
 import json
-import re
 import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kvcalc.catalog import validate
 from kvcalc.errors import SpecError, UsageError
+from kvcalc.importers.common import compress, slug
 from kvcalc.limits import MAX_SAFETENSORS_HEADER
 from kvcalc.limits import MAX_TEXT_FILE_BYTES as MAX_CONFIG_BYTES
-from kvcalc.spec import ModelSpec
+from kvcalc.spec import ModelSpec, validate
 
 _TORCH_DTYPES = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32", "half": "fp16"}
 # Context when config.json omits it: the transformers configuration class's default.
@@ -40,12 +39,6 @@ _DEFAULT_CONTEXT = {
     "RefinedWeb": 2048,
     "RefinedWebModel": 2048,
 }
-
-
-def slug(name: str, fallback: str) -> str:
-    """A preset id from any name: lower-case ASCII letters, digits and . _ -, starting with
-    a letter or digit ('meta-llama/Llama-3' -> 'meta-llama-llama-3')."""
-    return re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-._") or fallback
 
 
 def language_model(config: dict[str, Any]) -> dict[str, Any]:
@@ -184,31 +177,6 @@ def deltanet(config: dict[str, Any]) -> dict[str, Any]:
     for field, key in names.items():
         group[field] = _need(config, "config.json", key)
     return group
-
-
-def compress(kinds: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per-layer kinds -> runs, using one `repeat` for a periodic pattern (Gemma: 21 x 2)."""
-
-    def runs(seq: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        for kind in seq:
-            if out and {**out[-1], "count": 1} == kind:
-                out[-1] = {**out[-1], "count": out[-1]["count"] + 1}
-            else:
-                out.append(dict(kind))
-        return out
-
-    n = len(kinds)
-    if len(runs(kinds)) <= 3:
-        return runs(kinds)
-    for period in range(2, n // 2 + 1):
-        times = n // period
-        if all(kinds[i] == kinds[i % period] for i in range(period * times)):
-            return [
-                {"kind": "repeat", "times": times, "layers": runs(kinds[:period])},
-                *runs(kinds[period * times :]),
-            ]
-    return runs(kinds)
 
 
 def estimate_params(config: dict[str, Any], spec: ModelSpec) -> int | None:
