@@ -22,18 +22,18 @@ from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 
+from kvcalc.deploy import deploy
 from kvcalc.dtypes import kv_format
 from kvcalc.engines import Engine, engine
 from kvcalc.errors import UsageError
-from kvcalc.fit import deploy
-from kvcalc.sizing import attention_label, divisors, engine_groups, resolve_kv_heads, size
-from kvcalc.spec import Claim, ModelSpec
+from kvcalc.sizing import divisors, engine_groups, resolve_kv_heads, size
+from kvcalc.spec import Claim, ModelSpec, attention_label
 from kvcalc.units import GB, GiB, UnitError, parse_bytes, unit_bytes
 
 _NUMBER = re.compile(r"^\s*([0-9][0-9,_]*(?:\.([0-9]+))?)\s*([A-Za-z]*)\s*$")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Published:
     """A published number as an exact value and the half-unit of its last printed digit."""
 
@@ -54,15 +54,17 @@ def read_published(text: str) -> Published:
     number = Fraction(Decimal(digits.replace(",", "").replace("_", "")))
     half = Fraction(1, 2 * 10 ** len(decimals))
     if unit in ("", "x", "X"):
-        return Published(number, half, unit.lower(), len(decimals))
+        return Published(value=number, half_ulp=half, unit=unit.lower(), places=len(decimals))
     try:
         scale = unit_bytes(unit)
     except UnitError as exc:
         raise UsageError(f"published value {text!r}: {exc}") from None
-    return Published(number * scale, half * scale, unit, len(decimals))
+    return Published(
+        value=number * scale, half_ulp=half * scale, unit=unit, places=len(decimals)
+    )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Outcome:
     claim: Claim
     value: Fraction | str
@@ -118,7 +120,8 @@ def compute(spec: ModelSpec, claim: Claim) -> Fraction | str:
         raise UsageError(f"claim {claim.id}: engine_tokens needs kv_budget")
     fmt = kv_format(claim.kv_dtype)
     dep = deploy(spec, kv_heads=resolve_kv_heads(spec, None, claim.attention), engine=chosen)
-    return Fraction(chosen.pool_tokens(parse_bytes(claim.kv_budget), dep.token_bytes(fmt, fmt)))
+    token_bytes = sum(dep.token_kv_bytes(fmt, fmt))
+    return Fraction(chosen.pool_tokens(parse_bytes(claim.kv_budget), token_bytes))
 
 
 def _judge(value: Fraction, published: Published) -> str:
@@ -166,7 +169,8 @@ def judge(spec: ModelSpec, claim: Claim) -> Outcome:
     if isinstance(value, str):
         said = claim.published.strip()
         match = said == value or value.startswith(said + "-")  # 'GQA' names 'GQA-8'
-        return Outcome(claim, value, None, "exact" if match else "off", "")
+        verdict = "exact" if match else "off"
+        return Outcome(claim=claim, value=value, published=None, verdict=verdict, explanation="")
     published = read_published(claim.published)
     verdict = _judge(value, published)
     explanation = ""
@@ -177,7 +181,9 @@ def judge(spec: ModelSpec, claim: Claim) -> Outcome:
             if found
             else "no single change of batch, length, KV heads, dtype or unit reproduces it"
         )
-    return Outcome(claim, value, published, verdict, explanation)
+    return Outcome(
+        claim=claim, value=value, published=published, verdict=verdict, explanation=explanation
+    )
 
 
 def default_claims_file() -> Path:

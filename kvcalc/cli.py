@@ -172,8 +172,8 @@ def budget_target(mem: str | None, gpu: str | None) -> Any:
     """The fit Target for optional --mem/--gpu (None when neither is given)."""
     if mem is None and gpu is None:
         return None
+    from kvcalc.budget import make_target
     from kvcalc.catalog import load_hardware
-    from kvcalc.fit import make_target
 
     hardware = load_hardware(gpu) if gpu is not None else None
     return make_target(hardware, size_option(mem, "--mem"), None, (mem or "").strip())
@@ -253,12 +253,15 @@ def size(
     shown = variants(spec, tokens, requests, k_fmt, v_fmt, override, chosen)
 
     from kvcalc import render
-    from kvcalc.render_engine import size_report
+    from kvcalc.explain import explain as explain_size
+    from kvcalc.render_engine import log_lines
 
-    report = size_report(chosen, shown[0].result, k_fmt, v_fmt)
+    report = log_lines(chosen.size_report(shown[0].result, k_fmt, v_fmt))
     payload = render.size_json(spec, shown, k_fmt.name, v_fmt.name, chosen, report)
-    lines = render.explain_lines(spec, shown[0].result, k_fmt, v_fmt, chosen) if explain else []
+    lines = []
     if explain:
+        steps = explain_size(spec, shown[0].result, k_fmt, v_fmt, chosen)
+        lines = render.explain_text(steps, shown[0].result.total_bytes)
         payload["explain"] = lines
     label = dtype_label(k_fmt, v_fmt)
     emit(
@@ -293,6 +296,7 @@ def dial(
     from dataclasses import replace
 
     from kvcalc import fit as solver
+    from kvcalc.budget import parallelism
     from kvcalc.catalog import load_model
     from kvcalc.sizing import dial as dial_rows
 
@@ -305,9 +309,15 @@ def dial(
     budget = ""
     target = budget_target(mem, gpu)
     if target is not None:
-        tp, _ = solver.parallelism(None, tp, None, target.kind)
+        tp, _ = parallelism(None, tp, None, target.kind)
         question = solver.Question(
-            target, tp, k_format=k_fmt, v_format=v_fmt, seq=tokens, batch=requests, engine=chosen
+            target=target,
+            tp=tp,
+            k_format=k_fmt,
+            v_format=v_fmt,
+            seq=tokens,
+            batch=requests,
+            engine=chosen,
         )
         fits = [solver.fit_model(spec, replace(question, kv_heads=v.kv_heads)) for v in rows]
         budget = target.name
@@ -496,13 +506,14 @@ def fit(
     With --engine, the engine's block rounding and budget defaults, and its log lines.
     """
     from kvcalc import fit as solver
+    from kvcalc.budget import make_target, parallelism
     from kvcalc.catalog import all_models, load_hardware, load_model
     from kvcalc.dtypes import weight_format
     from kvcalc.units import parse_fraction
 
     hardware = load_hardware(gpu) if gpu is not None else None
-    target = solver.make_target(hardware, size_option(mem, "--mem"), device, (mem or "").strip())
-    tp_size, pp_size = solver.parallelism(gpus, tp, pp, target.kind)
+    target = make_target(hardware, size_option(mem, "--mem"), device, (mem or "").strip())
+    tp_size, pp_size = parallelism(gpus, tp, pp, target.kind)
     try:
         util_value = parse_fraction(util) if util is not None else None
     except UnitError as exc:
@@ -514,18 +525,18 @@ def fit(
         )
     chosen, k_fmt, v_fmt = cache_formats(kv_dtype, k_dtype, v_dtype, engine, block_size)
     question = solver.Question(
-        target,
-        tp_size,
-        pp_size,
-        util_value,
-        weight_format(weights) if weights else None,
-        kv_only,
-        overhead_bytes,
-        k_fmt,
-        v_fmt,
-        count_option(seq, "--seq"),
-        count_option(batch, "--batch"),
-        chosen,
+        target=target,
+        tp=tp_size,
+        pp=pp_size,
+        util=util_value,
+        weights=weight_format(weights) if weights else None,
+        kv_only=kv_only,
+        overhead_bytes=overhead_bytes,
+        k_format=k_fmt,
+        v_format=v_fmt,
+        seq=count_option(seq, "--seq"),
+        batch=count_option(batch, "--batch"),
+        engine=chosen,
     )
     from kvcalc import render_fit
 
@@ -677,7 +688,12 @@ def compare(
     target = budget_target(mem, gpu)
     if target is not None:
         question = solver.Question(
-            target, k_format=k_fmt, v_format=v_fmt, seq=tokens, batch=requests, engine=chosen
+            target=target,
+            k_format=k_fmt,
+            v_format=v_fmt,
+            seq=tokens,
+            batch=requests,
+            engine=chosen,
         )
         fits = [solver.fit_model(s, question) for s in specs]
         budget = target.name
@@ -757,7 +773,7 @@ def plot(
     budgets: list[tuple[str, int]] = []
     target = budget_target(mem, gpu)
     if target is not None:
-        question = solver.Question(target, k_format=k_fmt, v_format=v_fmt, engine=chosen)
+        question = solver.Question(target=target, k_format=k_fmt, v_format=v_fmt, engine=chosen)
         for s in specs:
             budget = solver.fit_model(s, question).budget
             budgets.append((f"{s.id} on {target.name}", budget.kv_bytes))

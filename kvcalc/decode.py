@@ -19,11 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
+from kvcalc.budget import model_weights
+from kvcalc.deploy import deploy
 from kvcalc.dtypes import ElementFormat, WeightFormat
-from kvcalc.engines import Engine
+from kvcalc.engines import IDEAL, Engine
 from kvcalc.errors import UsageError
-from kvcalc.fit import deploy, max_batch, max_context, model_weights
-from kvcalc.sizing import IDEAL, attention_label, model_attention_kind
+from kvcalc.search import max_batch, max_context
+from kvcalc.sizing import forms
 from kvcalc.spec import ModelSpec
 from kvcalc.units import UnitError, parse_bytes
 
@@ -42,7 +44,7 @@ def parse_bandwidth(text: str) -> int:
     return value
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DecodeStep:
     """One variant's bytes per decode step on the most loaded device, and its time bound."""
 
@@ -76,7 +78,7 @@ class DecodeStep:
         return self.batch / self.step_seconds
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Decode:
     spec: ModelSpec
     weight_format: str
@@ -103,28 +105,30 @@ def decode(
     """The configured model (or `kv_heads`) beside its MHA and MQA forms."""
     total_weights, label = model_weights(spec, weights)
     per_device = -(-total_weights // tp)
-    heads = spec.num_query_heads
-    kind = model_attention_kind(spec)  # for models without per-head K/V (MLA, recurrent)
-
-    def step(name: str, override: int | None) -> DecodeStep:
-        dep = deploy(spec, tp, 1, override, engine)
-        shown = override or spec.num_kv_heads
-        attention = attention_label(heads, shown) if spec.per_head_kv else kind
-        kv = dep.bytes_per_device(seq, batch, k_fmt, v_fmt)
-        return DecodeStep(name, attention, shown, seq, batch, per_device, kv, bandwidth)
-
-    steps = [step("configured" if kv_heads is None else "dialed", kv_heads)]
-    if spec.per_head_kv:
-        steps += [step("mha", heads), step("mqa", 1)]
+    steps = [
+        DecodeStep(
+            name=form.name,
+            attention=form.attention,
+            kv_heads=form.kv_heads or spec.num_kv_heads,
+            seq=seq,
+            batch=batch,
+            weight_bytes=per_device,
+            kv_bytes=deploy(spec, tp, 1, form.kv_heads, engine).bytes_per_device(
+                seq, batch, k_fmt, v_fmt
+            ),
+            bandwidth=bandwidth,
+        )
+        for form in forms(spec, kv_heads)
+    ]
     # KV overtakes weights where KV >= weights: one past the largest point with KV < weights
     dep = deploy(spec, tp, 1, kv_heads, engine)
     below = max_context(dep, batch, per_device - 1, k_fmt, v_fmt)
     most = max_batch(dep, seq, per_device - 1, k_fmt, v_fmt)
     return Decode(
-        spec,
-        label,
-        tp,
-        tuple(steps),
-        None if below is None else below + 1,
-        most + 1,
+        spec=spec,
+        weight_format=label,
+        tp=tp,
+        steps=tuple(steps),
+        crossover_seq=None if below is None else below + 1,
+        crossover_batch=most + 1,
     )

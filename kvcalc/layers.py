@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Protocol
 from kvcalc.dtypes import KV_FORMATS, ElementFormat
 from kvcalc.errors import UsageError
 from kvcalc.spec import (
+    CacheGroupSpec,
+    ChunkedGroup,
     FullGroup,
     GatedDeltaNetGroup,
     LatentGroup,
@@ -34,7 +36,14 @@ class LayerCache(Protocol):
     """What sizing needs from any layer kind."""
 
     @property
-    def kind(self) -> str: ...
+    def kind(self) -> str:
+        """The kind's name: every engine states a rule for each name in CACHE_KINDS."""
+        ...
+
+    @property
+    def label(self) -> str:
+        """Short description for tables: 'full', 'sliding 4,096', 'latent 512+64'."""
+        ...
 
     @property
     def num_kv_heads(self) -> int: ...
@@ -45,6 +54,11 @@ class LayerCache(Protocol):
         ...
 
     def tokens_held(self, seq: int) -> int: ...
+
+    def held_text(self, seq: int) -> str | None:
+        """tokens_held as arithmetic ('min(window 4,096, seq 32,768) = 4,096'); None for
+        a kind that holds no tokens, only a fixed state."""
+        ...
 
     def k_token_bytes(self, fmt: ElementFormat) -> int: ...
 
@@ -107,11 +121,18 @@ class FullAttention(_PerHeadKV):
         return "full"
 
     @property
+    def label(self) -> str:
+        return "full"
+
+    @property
     def saturates_at(self) -> int | None:
         return None
 
     def tokens_held(self, seq: int) -> int:
         return seq
+
+    def held_text(self, seq: int) -> str | None:
+        return f"seq = {seq:,}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,12 +146,49 @@ class SlidingWindow(_PerHeadKV):
         return "sliding"
 
     @property
+    def label(self) -> str:
+        return f"sliding {self.window:,}"
+
+    @property
     def saturates_at(self) -> int | None:
         return self.window
 
     def tokens_held(self, seq: int) -> int:
         # Mistral 7B v0.1 at 32,768 tokens keeps min(4,096, 32,768) = 4,096 per layer
         return min(seq, self.window)
+
+    def held_text(self, seq: int) -> str | None:
+        return f"min(window {self.window:,}, seq {seq:,}) = {self.tokens_held(seq):,}"
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkedLocal(_PerHeadKV):
+    """A layer that attends within fixed chunks of `chunk` tokens (Llama 4's local layers).
+
+    Position p sees the tokens from floor(p / chunk) x chunk to p, so a request keeps at
+    most `chunk` tokens per layer; its cache peaks at min(seq, chunk) just before a chunk
+    boundary (Llama 4 Scout at 131,072 tokens: 8,192 per local layer).
+    """
+
+    chunk: int
+
+    @property
+    def kind(self) -> str:
+        return "chunked"
+
+    @property
+    def label(self) -> str:
+        return f"chunked {self.chunk:,}"
+
+    @property
+    def saturates_at(self) -> int | None:
+        return self.chunk
+
+    def tokens_held(self, seq: int) -> int:
+        return min(seq, self.chunk)
+
+    def held_text(self, seq: int) -> str | None:
+        return f"min(chunk {self.chunk:,}, seq {seq:,}) = {self.tokens_held(seq):,}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +208,10 @@ class LatentAttention:
         return "latent"
 
     @property
+    def label(self) -> str:
+        return f"latent {self.kv_lora_rank}+{self.qk_rope_head_dim}"
+
+    @property
     def num_kv_heads(self) -> int:
         return 1  # one shared latent, whatever the query heads
 
@@ -159,6 +221,9 @@ class LatentAttention:
 
     def tokens_held(self, seq: int) -> int:
         return seq
+
+    def held_text(self, seq: int) -> str | None:
+        return f"seq = {seq:,}"
 
     def k_token_bytes(self, fmt: ElementFormat) -> int:
         return fmt.row_bytes(self.kv_lora_rank + self.qk_rope_head_dim)
@@ -203,6 +268,10 @@ class ConstantState:
         return "state"
 
     @property
+    def label(self) -> str:
+        return f"{self.mixer} state"
+
+    @property
     def num_kv_heads(self) -> int:
         return 0
 
@@ -212,6 +281,9 @@ class ConstantState:
 
     def tokens_held(self, seq: int) -> int:
         return 0
+
+    def held_text(self, seq: int) -> str | None:
+        return None
 
     def k_token_bytes(self, fmt: ElementFormat) -> int:
         return 0
@@ -240,6 +312,10 @@ class ConstantState:
         return replace(
             self, conv_values=self.conv_values // tp, recurrent_values=self.recurrent_values // tp
         )
+
+
+CACHE_KINDS = ("full", "sliding", "chunked", "latent", "state")
+"""Every layer kind's name; an engine states one rule for each (tests enumerate the pairs)."""
 
 
 def state_cache(group: MambaGroup | GatedDeltaNetGroup) -> ConstantState:
@@ -280,6 +356,25 @@ def heads_per_rank(num_kv_heads: int, tp: int) -> int:
     return max(1, num_kv_heads // tp)
 
 
+def layer_cache(
+    group: CacheGroupSpec, spec: ModelSpec, num_kv_heads: int | None = None
+) -> LayerCache:
+    """The cache spec of one layer group from its config fields; `num_kv_heads` re-groups."""
+    k_dim, v_dim = spec.k_head_dim, spec.resolved_v_head_dim
+    if isinstance(group, MambaGroup | GatedDeltaNetGroup):
+        return state_cache(group)
+    if isinstance(group, LatentGroup):
+        return LatentAttention(group.kv_lora_rank, group.qk_rope_head_dim)
+    heads = num_kv_heads or group.num_kv_heads or spec.num_kv_heads
+    if isinstance(group, FullGroup):
+        return FullAttention(heads, k_dim, v_dim)
+    if isinstance(group, SlidingGroup):
+        return SlidingWindow(heads, k_dim, v_dim, group.window)
+    if isinstance(group, ChunkedGroup):
+        return ChunkedLocal(heads, k_dim, v_dim, group.chunk)
+    raise TypeError(f"layer group kind {group.kind!r} has no cache class")  # a new schema kind
+
+
 def expand(spec: ModelSpec, num_kv_heads: int | None = None) -> tuple[LayerGroup, ...]:
     """The model as layer groups in layer order; `num_kv_heads` re-groups every layer.
 
@@ -287,56 +382,11 @@ def expand(spec: ModelSpec, num_kv_heads: int | None = None) -> tuple[LayerGroup
     >>> expand(load_model("llama3-70b"))[0].count
     80
     """
-    k_dim, v_dim = spec.k_head_dim, spec.resolved_v_head_dim
     groups: list[LayerGroup] = []
-    cache: LayerCache
     for group in spec.cache_groups():
-        if isinstance(group, MambaGroup | GatedDeltaNetGroup):
-            cache = state_cache(group)
-        elif isinstance(group, LatentGroup):
-            cache = LatentAttention(group.kv_lora_rank, group.qk_rope_head_dim)
-        elif isinstance(group, FullGroup):
-            cache = FullAttention(
-                num_kv_heads or group.num_kv_heads or spec.num_kv_heads, k_dim, v_dim
-            )
-        elif isinstance(group, SlidingGroup):
-            cache = SlidingWindow(
-                num_kv_heads or group.num_kv_heads or spec.num_kv_heads, k_dim, v_dim, group.window
-            )
+        cache = layer_cache(group, spec, num_kv_heads)
         if groups and groups[-1].cache == cache:  # merge runs of identical layers
             groups[-1] = LayerGroup(cache, groups[-1].count + group.count)
         else:
             groups.append(LayerGroup(cache, group.count))
     return tuple(groups)
-
-
-def split_stages(groups: tuple[LayerGroup, ...], pp: int) -> list[tuple[LayerGroup, ...]]:
-    """Split layers into `pp` contiguous pipeline stages, as vLLM does.
-
-    vLLM (vllm/distributed/utils.py get_pp_indices) gives every stage L // pp
-    layers and adds the remainder one layer each to the stages counting back
-    from the second-to-last (the last stage also runs the LM head): 80 layers
-    on 3 stages are [27, 27, 26]; 61 layers on 4 are [15, 15, 16, 15].
-    """
-    num_layers = sum(group.count for group in groups)
-    if not 1 <= pp <= num_layers:
-        raise UsageError(f"pipeline parallel size {pp} must be between 1 and {num_layers} layers")
-    sizes = [num_layers // pp] * pp
-    for i in range(2, num_layers % pp + 2):
-        sizes[-i] += 1
-    stages: list[tuple[LayerGroup, ...]] = []
-    runs = [(group.cache, group.count) for group in groups]
-    run_index = 0
-    for size in sizes:
-        stage: list[LayerGroup] = []
-        while size:
-            cache, left = runs[run_index]
-            take = min(size, left)
-            stage.append(LayerGroup(cache, take))
-            size -= take
-            if take == left:
-                run_index += 1
-            else:
-                runs[run_index] = (cache, left - take)
-        stages.append(tuple(stage))
-    return stages

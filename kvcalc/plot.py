@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kvcalc.dtypes import ElementFormat
-from kvcalc.engines import Engine
+from kvcalc.engines import IDEAL, Engine
 from kvcalc.errors import UsageError
 from kvcalc.limits import MAX_PLOT_POINTS as MAX_POINTS
-from kvcalc.sizing import IDEAL, attention_label, engine_groups, size
+from kvcalc.sizing import engine_groups, forms, size
 from kvcalc.spec import ModelSpec
 
 
@@ -23,7 +23,7 @@ class Series:
     """Total KV bytes at each x."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Chart:
     title: str
     axis: str
@@ -80,12 +80,14 @@ def chart(
 
     if len(specs) == 1 and specs[0].per_head_kv:
         spec = specs[0]
-        heads = spec.num_query_heads
-        forms = [(heads, "MHA"), (None, attention_label(heads, spec.num_kv_heads) + " (model)")]
-        forms += [(1, "MQA")] if spec.num_kv_heads != 1 else []
-        if spec.num_kv_heads == heads:
-            forms = forms[1:]
-        series = tuple(Series(f"{spec.id} {label}", values(spec, g)) for g, label in forms)
+        model, mha, mqa = forms(spec)
+        # MHA above the model above MQA, each drawn once (an MHA model has no separate MHA line)
+        lines = [(model.kv_heads, f"{model.attention} (model)")]
+        if spec.num_kv_heads != spec.num_query_heads:
+            lines.insert(0, (mha.kv_heads, mha.attention))
+        if spec.num_kv_heads != 1:
+            lines.append((mqa.kv_heads, mqa.attention))
+        series = tuple(Series(f"{spec.id} {label}", values(spec, g)) for g, label in lines)
     else:
         series = tuple(Series(spec.id, values(spec, None)) for spec in specs)
     per = f"{fixed:,} requests" if axis == "seq" else f"{fixed:,} tokens per request"
@@ -95,4 +97,4 @@ def chart(
         + (f"/{v_fmt.name}" if v_fmt != k_fmt else "")
         + ("" if engine.name == "ideal" else f", {engine.name}")
     )
-    return Chart(title, axis, xs, series, budgets)
+    return Chart(title=title, axis=axis, xs=xs, series=series, budgets=budgets)

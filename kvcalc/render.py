@@ -12,10 +12,8 @@ from dataclasses import asdict
 from fractions import Fraction
 from typing import Any
 
-from kvcalc.dtypes import ElementFormat
 from kvcalc.engines import Engine
-from kvcalc.layers import ConstantState, LatentAttention, SlidingWindow
-from kvcalc.sizing import GroupSize, SizeResult, Variant, model_attention_kind
+from kvcalc.sizing import GroupSize, Variant
 from kvcalc.spec import ModelSpec
 from kvcalc.units import auto_unit, fixed, format_bytes
 
@@ -147,24 +145,13 @@ def size_json(
 
 def header(spec: ModelSpec) -> str:
     return (
-        f"[bold]{spec.id}[/bold] ({spec.name or spec.id}): {model_attention_kind(spec)}, "
+        f"[bold]{spec.id}[/bold] ({spec.name or spec.id}): {spec.attention_kind}, "
         f"{spec.num_layers} layers, {spec.num_query_heads} query heads, "
         f"{spec.num_kv_heads} KV heads, "
         f"head dim {spec.k_head_dim}"
         + (f"/{spec.resolved_v_head_dim}" if spec.resolved_v_head_dim != spec.k_head_dim else "")
         + f", max context {spec.max_context:,} tokens"
     )
-
-
-def group_label(group: GroupSize) -> str:
-    cache = group.cache
-    if isinstance(cache, SlidingWindow):
-        return f"sliding {cache.window:,}"
-    if isinstance(cache, LatentAttention):
-        return f"latent {cache.kv_lora_rank}+{cache.qk_rope_head_dim}"
-    if isinstance(cache, ConstantState):
-        return f"{cache.mixer} state"
-    return cache.kind
 
 
 def size_tables(
@@ -192,7 +179,7 @@ def size_tables(
     for g in result.groups:
         groups.add_row(
             count(g.count),
-            group_label(g),
+            g.cache.label,
             count(g.cache.num_kv_heads),
             count(g.tokens_held if ideal else g.cells),
             count(g.layer_token_bytes),
@@ -238,59 +225,9 @@ def size_tables(
     return [header(spec), groups, variants, summary, *log]
 
 
-def explain_lines(
-    spec: ModelSpec,
-    result: SizeResult,
-    k_fmt: ElementFormat,
-    v_fmt: ElementFormat,
-    engine: Engine | None = None,
-) -> list[str]:
-    """Every number of a size answer as arithmetic, with the config fields it came from."""
-    seq, batch = result.seq, result.batch
-    if spec.head_dim is not None:
-        dims = f"head_dim {spec.k_head_dim} (explicit in the spec)"
-    else:
-        dims = (
-            f"head_dim {spec.k_head_dim} = hidden_size {spec.hidden_size:,} / "
-            f"num_query_heads {spec.num_query_heads}"
-        )
-    lines = [
-        f"{spec.id}: {seq:,} tokens x {batch:,} requests; {dims}; "
-        f"K {k_fmt.name} ({k_fmt.block_bytes} B per {k_fmt.block_values} value"
-        f"{'s' if k_fmt.block_values > 1 else ''}), V {v_fmt.name}"
-    ]
-    for g in result.groups:
-        cache = g.cache
-        lines.append(f"{g.count} x {group_label(g)} layer{'s' if g.count > 1 else ''}:")
-        lines += [f"  {line}" for line in cache.formula(k_fmt, v_fmt)]
-        if isinstance(cache, ConstantState):
-            lines.append(
-                f"  bytes = {g.count} layers x {batch:,} requests x "
-                f"{cache.state_bytes():,} B = {g.total_bytes:,} B"
-            )
-            continue
-        if isinstance(cache, SlidingWindow):
-            lines.append(
-                f"  tokens held per request = min(window {cache.window:,}, seq {seq:,}) "
-                f"= {g.tokens_held:,}"
-            )
-        else:
-            lines.append(f"  tokens held per request = seq = {seq:,}")
-        if engine is not None and engine.name != "ideal":
-            lines.append(f"  {engine.name}: {engine.rule(cache, seq, batch)}")
-            lines.append(
-                f"  bytes = {g.count} layers x {g.cells:,} slots "
-                f"x ({g.k_token_bytes:,} + {g.v_token_bytes:,}) B = {g.total_bytes:,} B"
-            )
-            continue
-        lines.append(
-            f"  bytes = {g.count} layers x {batch:,} requests x {g.tokens_held:,} tokens "
-            f"x ({g.k_token_bytes:,} + {g.v_token_bytes:,}) B = {g.total_bytes:,} B"
-        )
-    parts = " + ".join(f"{g.total_bytes:,}" for g in result.groups)
-    sum_text = f"{parts} = " if len(result.groups) > 1 else ""
-    lines.append(f"total = {sum_text}{result.total_bytes:,} B = {both(result.total_bytes)}")
-    return lines
+def explain_text(lines: list[str], total_bytes: int) -> list[str]:
+    """explain.py's arithmetic, with the total also in GB and GiB."""
+    return [*lines[:-1], f"{lines[-1]} = {both(total_bytes)}"]
 
 
 # ---------------------------------------------------------------- dial
@@ -407,7 +344,7 @@ def model_row(spec: ModelSpec, bytes_per_token: int) -> dict[str, Any]:
         "kv_heads": spec.num_kv_heads,
         "head_dim": spec.k_head_dim,
         "v_head_dim": spec.resolved_v_head_dim,
-        "attention": model_attention_kind(spec),
+        "attention": spec.attention_kind,
         "kv_bytes_per_token_fp16": bytes_per_token,
         "max_context": spec.max_context,
         "params": spec.params,

@@ -103,8 +103,6 @@ Row = tuple[str, str, list[str], list[Any]]
 
 
 def compare_rows(specs: list[Any], results: list[Any], fits: list[Any] | None) -> list[Row]:
-    from kvcalc.sizing import model_attention_kind
-
     def row(label: str, key: str, values: list[Any], show: Any = count) -> Row:
         return (label, key, [show(v) for v in values], values)
 
@@ -112,7 +110,7 @@ def compare_rows(specs: list[Any], results: list[Any], fits: list[Any] | None) -
         row("layers", "num_layers", [s.num_layers for s in specs]),
         row("query heads", "query_heads", [s.num_query_heads for s in specs]),
         row("KV heads", "kv_heads", [s.num_kv_heads for s in specs]),
-        row("attention", "attention", [model_attention_kind(s) for s in specs], str),
+        row("attention", "attention", [s.attention_kind for s in specs], str),
         row("bytes/token", "bytes_per_token", [r.bytes_per_token for r in results]),
         row("per request", "bytes_per_request", [r.bytes_per_request for r in results], dec),
         row("total", "total_bytes", [r.total_bytes for r in results], dec),

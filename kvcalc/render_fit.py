@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from kvcalc.fit import FitResult, Target
+from kvcalc.budget import Target
+from kvcalc.fit import FitResult
 from kvcalc.render import bin_, count, dec, new_table, plural
-from kvcalc.render_engine import fit_report
+from kvcalc.render_engine import log_lines
 from kvcalc.spec import HardwareSpec
 from kvcalc.units import fixed
 
@@ -22,21 +23,8 @@ def device_text(target: Target, result: FitResult) -> str:
     return f"{label} ({target.kind}, {dec(target.device_bytes)} / {bin_(target.device_bytes)} each)"
 
 
-def kv_heads_per_device(result: FitResult) -> int:
-    return max(g.cache.num_kv_heads for stage in result.deployment.stages for g in stage)
-
-
-def layers_per_device(result: FitResult) -> int:
-    return max(sum(g.count for g in stage) for stage in result.deployment.stages)
-
-
-def replicated(result: FitResult) -> bool:
-    """More tensor-parallel ranks than KV heads: each rank keeps a copy of a head."""
-    return result.deployment.tp > min(result.spec.kv_head_counts())
-
-
 def fit_json(result: FitResult) -> dict[str, Any]:
-    b, t, d = result.budget, result.target, result.deployment
+    b, t = result.budget, result.target
     return {
         "model": result.spec.id,
         "target": {
@@ -44,8 +32,8 @@ def fit_json(result: FitResult) -> dict[str, Any]:
             "kind": t.kind,
             "device_bytes": t.device_bytes,
             "devices": b.devices,
-            "tp": d.tp,
-            "pp": d.pp,
+            "tp": result.tp,
+            "pp": result.pp,
             "bandwidth_gb_s": t.bandwidth_gb_s,
         },
         "budget": {
@@ -61,11 +49,11 @@ def fit_json(result: FitResult) -> dict[str, Any]:
         },
         "k_dtype": result.k_format.name,
         "v_dtype": result.v_format.name,
-        "kv_heads_per_device": kv_heads_per_device(result),
-        "kv_heads_replicated": replicated(result),
-        "layers_per_device": layers_per_device(result),
-        "bytes_per_token_per_device": d.token_bytes(result.k_format, result.v_format),
-        "state_bytes_per_request_per_device": d.state_bytes(result.k_format, result.v_format),
+        "kv_heads_per_device": result.kv_heads_per_device,
+        "kv_heads_replicated": result.kv_heads_replicated,
+        "layers_per_device": result.layers_per_device,
+        "bytes_per_token_per_device": result.token_bytes,
+        "state_bytes_per_request_per_device": result.state_bytes,
         "batch": result.batch,
         "max_context_memory": result.max_context_memory,
         "model_max_context": result.spec.max_context,
@@ -75,9 +63,9 @@ def fit_json(result: FitResult) -> dict[str, Any]:
         "fits": result.fits,
         "used_bytes": result.used_bytes,
         "headroom_bytes": result.headroom_bytes,
-        "engine": d.engine.name,
-        "block_size": d.engine.page,
-        "engine_report": fit_report(result),
+        "engine": result.engine.name,
+        "block_size": result.engine.page,
+        "engine_report": log_lines(result.report),
     }
 
 
@@ -123,24 +111,22 @@ def fit_tables(result: FitResult) -> list[Any]:
     lines: list[Any] = [
         f"[bold]{result.spec.id}[/bold] on {device_text(result.target, result)}"
         + (
-            f", tensor parallel {result.deployment.tp}, pipeline parallel {result.deployment.pp}"
+            f", tensor parallel {result.tp}, pipeline parallel {result.pp}"
             if b.devices > 1
             else ""
         ),
         budget_table(result),
     ]
-    per_token = result.deployment.token_bytes(result.k_format, result.v_format)
-    state = result.deployment.state_bytes(result.k_format, result.v_format)
-    heads = kv_heads_per_device(result)
+    per_token, state, heads = result.token_bytes, result.state_bytes, result.kv_heads_per_device
     kv_line = (
-        f"KV per token per device: {count(per_token)} B ({layers_per_device(result)} layers, "
+        f"KV per token per device: {count(per_token)} B ({result.layers_per_device} layers, "
         f"up to {heads} KV head{'s' if heads != 1 else ''} each, {result.k_format.name})"
     )
     if state:
         kv_line += f"; fixed recurrent state per request: {count(state)} B"
-    if replicated(result):
+    if result.kv_heads_replicated:
         kv_line += (
-            f"; tensor parallel {result.deployment.tp} exceeds "
+            f"; tensor parallel {result.tp} exceeds "
             f"{min(result.spec.kv_head_counts())} KV heads, so each GPU keeps a replica "
             "and more GPUs no longer shrink the per-GPU cache"
         )
@@ -172,9 +158,9 @@ def fit_tables(result: FitResult) -> list[Any]:
             f"All {b.devices} devices: KV budget {dec(b.kv_bytes * b.devices)}, "
             f"weights {dec(b.weight_bytes_total)}"
         )
-    report = fit_report(result)
+    report = log_lines(result.report)
     if report:
-        engine = result.deployment.engine
+        engine = result.engine
         lines.append(f"{engine.name} would log ({engine.title}):")
         lines += [f"  {line}" for line in report]
     return lines

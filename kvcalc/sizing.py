@@ -1,17 +1,17 @@
 """Pure integer arithmetic: layer groups x tokens x requests -> bytes.
 
-This is the only place the KV formula lives; fit.py searches this function
+This is the only place the KV formula lives; the fit search calls this function
 rather than re-deriving it, so sizing and fitting cannot disagree.
 
 For one group of `count` identical layers and `batch` requests of `seq` tokens:
 
-    K bytes = count x batch x tokens_held(seq) x row_bytes(kv_heads x k_head_dim)
-    V bytes = count x batch x tokens_held(seq) x row_bytes(kv_heads x v_head_dim)
+    K bytes = count x slots x row_bytes(kv_heads x k_head_dim)
+    V bytes = count x slots x row_bytes(kv_heads x v_head_dim)
     state bytes = count x batch x state_bytes   (recurrent layers; length-independent)
 
-where batch x tokens_held(seq) is the ideal number of token slots; an engine
-profile (engines.py) replaces it with what that engine allocates (vLLM blocks,
-llama.cpp padded cells) and may store a layer kind differently.
+where slots is what the engine keeps for the batch: ideally batch x tokens_held(seq);
+an engine profile (engines/) states its own rule per cache kind (vLLM blocks,
+llama.cpp padded cells) and may store a kind differently.
 
 Llama 3 70B, fp16, 2,048 tokens x 32 requests: 80 x 32 x 2,048 x 2,048 B =
 10,737,418,240 B of K, the same of V, 21,474,836,480 B in all (21.47 GB, 20.00 GiB).
@@ -23,20 +23,13 @@ import math
 from dataclasses import dataclass
 
 from kvcalc.dtypes import ElementFormat
-from kvcalc.engines import Engine
+from kvcalc.engines import IDEAL, Engine
 from kvcalc.errors import UsageError
-from kvcalc.layers import (
-    ConstantState,
-    LatentAttention,
-    LayerCache,
-    LayerGroup,
-    SlidingWindow,
-    expand,
-)
-from kvcalc.spec import ModelSpec
+from kvcalc.layers import LayerCache, LayerGroup, expand
+from kvcalc.spec import ModelSpec, attention_label
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GroupSize:
     """Bytes of one layer group for the whole batch."""
 
@@ -64,7 +57,7 @@ class GroupSize:
         return self.k_token_bytes + self.v_token_bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SizeResult:
     """The byte breakdown of one (model, seq, batch, formats) question."""
 
@@ -104,9 +97,6 @@ class SizeResult:
         return sum(group.count for group in self.groups)
 
 
-IDEAL = Engine()
-
-
 def group_size(
     group: LayerGroup,
     seq: int,
@@ -116,13 +106,19 @@ def group_size(
     engine: Engine = IDEAL,
 ) -> GroupSize:
     cache = group.cache
-    held = cache.tokens_held(seq)
-    cells = engine.cells(cache, seq, batch)  # ideal: batch x held
+    cells = engine.slots(cache, seq, batch)  # ideal: batch x tokens_held(seq)
     k_token, v_token = cache.k_token_bytes(k_format), cache.v_token_bytes(v_format)
     slots = group.count * cells  # (layer, token slot) pairs this group keeps
-    state = group.count * batch * cache.state_bytes()  # recurrent layers: fixed per request
     return GroupSize(
-        cache, group.count, held, cells, k_token, v_token, slots * k_token, slots * v_token, state
+        cache=cache,
+        count=group.count,
+        tokens_held=cache.tokens_held(seq),
+        cells=cells,
+        k_token_bytes=k_token,
+        v_token_bytes=v_token,
+        k_bytes=slots * k_token,
+        v_bytes=slots * v_token,
+        state_bytes=group.count * batch * cache.state_bytes(),  # fixed per request
     )
 
 
@@ -158,12 +154,12 @@ def size(
         raise UsageError(f"need seq >= 0 and batch >= 1, got seq={seq}, batch={batch}")
     sizes = tuple(group_size(g, seq, batch, k_format, v_format, engine) for g in merge(groups))
     return SizeResult(
-        seq,
-        batch,
-        sizes,
-        sum(s.k_bytes for s in sizes),
-        sum(s.v_bytes for s in sizes),
-        sum(s.state_bytes for s in sizes),
+        seq=seq,
+        batch=batch,
+        groups=sizes,
+        k_bytes=sum(s.k_bytes for s in sizes),
+        v_bytes=sum(s.v_bytes for s in sizes),
+        state_bytes=sum(s.state_bytes for s in sizes),
     )
 
 
@@ -172,36 +168,51 @@ def engine_groups(
 ) -> tuple[LayerGroup, ...]:
     """expand(), then each layer as `engine` stores it (transformers: MLA decompressed)."""
     return tuple(
-        LayerGroup(engine.adapt(g.cache, spec), g.count) for g in expand(spec, num_kv_heads)
+        LayerGroup(engine.store(g.cache, spec), g.count) for g in expand(spec, num_kv_heads)
     )
 
 
-def attention_label(num_query_heads: int, num_kv_heads: int) -> str:
-    """MHA when every query head has its own KV head, MQA with one, else GQA-<kv heads>."""
-    if num_kv_heads == num_query_heads:
-        return "MHA"
-    if num_kv_heads == 1:
-        return "MQA"
-    return f"GQA-{num_kv_heads}"
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Form:
+    """One grouping of a model's KV heads: as configured, dialed, or its MHA/MQA form."""
+
+    name: str
+    """configured | dialed | mha | mqa"""
+    kv_heads: int | None
+    """The re-grouping passed to expand (None: as configured)."""
+    shown_heads: int
+    """KV heads to show (1 for a model without per-head K/V: one latent row)."""
+    attention: str
+    """'GQA-8', 'MHA', 'MQA', or the model's own label when it has no per-head K/V."""
 
 
-def model_attention_kind(spec: ModelSpec) -> str:
-    """The model's label, e.g. 'GQA-8', or 'GQA-8 + SWA 4096' for Mistral 7B v0.1."""
-    caches = [g.cache for g in expand(spec)]
-    parts = [attention_label(spec.num_query_heads, spec.num_kv_heads)] if spec.per_head_kv else []
-    if any(isinstance(c, LatentAttention) for c in caches):
-        parts.append("MLA")
-    for mixer in sorted({c.mixer for c in caches if isinstance(c, ConstantState)}):
-        parts.append({"mamba": "Mamba", "gated_deltanet": "Gated DeltaNet"}.get(mixer, mixer))
-    windows = sorted({c.window for c in caches if isinstance(c, SlidingWindow)})
-    if windows:
-        parts.append("SWA " + "/".join(str(w) for w in windows))
-    return " + ".join(parts)
+def forms(spec: ModelSpec, kv_heads: int | None = None) -> tuple[Form, ...]:
+    """The model as configured (or dialed to `kv_heads`) beside its MHA and MQA forms.
+
+    The one place that decides what `size`, `decode` and `plot` compare: a model
+    without per-head K/V (MLA, recurrent only) has no MHA/MQA form, only itself.
+    """
+    first_name = "configured" if kv_heads is None else "dialed"
+    if not spec.per_head_kv:  # no KV heads to count: one latent row, shown as 1
+        kind = spec.attention_kind
+        return (Form(name=first_name, kv_heads=kv_heads, shown_heads=1, attention=kind),)
+    heads = spec.num_query_heads
+    shown = kv_heads if kv_heads is not None else spec.num_kv_heads
+    return (
+        Form(
+            name=first_name,
+            kv_heads=kv_heads,
+            shown_heads=shown,
+            attention=attention_label(heads, shown),
+        ),
+        Form(name="mha", kv_heads=heads, shown_heads=heads, attention="MHA"),
+        Form(name="mqa", kv_heads=1, shown_heads=1, attention="MQA"),
+    )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Variant:
-    """One grouping of the same model (as configured, or re-grouped)."""
+    """One grouping of the same model (as configured, or re-grouped), sized."""
 
     name: str
     """configured | dialed | mha | mqa"""
@@ -244,21 +255,18 @@ def variants(
     kv_heads: int | None = None,
     engine: Engine = IDEAL,
 ) -> tuple[Variant, ...]:
-    """The model as configured (or dialed to `kv_heads`) beside its MHA and MQA forms."""
-    heads = spec.num_query_heads
-
-    def one(name: str, override: int | None) -> Variant:
-        groups = engine_groups(spec, override, engine)
-        result = size(groups, seq, batch, k_format, v_format, engine)
-        if not spec.per_head_kv:  # no KV heads to count: one latent row, shown as 1
-            return Variant(name, 1, model_attention_kind(spec), result)
-        shown = override if override is not None else spec.num_kv_heads
-        return Variant(name, shown, attention_label(heads, shown), result)
-
-    first = one("configured", None) if kv_heads is None else one("dialed", kv_heads)
-    if not spec.per_head_kv:
-        return (first,)  # a latent cache has no MHA/MQA form to compare with
-    return (first, one("mha", heads), one("mqa", 1))
+    """Each of forms(spec, kv_heads), sized at (seq, batch)."""
+    return tuple(
+        Variant(
+            name=form.name,
+            kv_heads=form.shown_heads,
+            attention=form.attention,
+            result=size(
+                engine_groups(spec, form.kv_heads, engine), seq, batch, k_format, v_format, engine
+            ),
+        )
+        for form in forms(spec, kv_heads)
+    )
 
 
 def divisors(n: int) -> list[int]:
@@ -280,10 +288,10 @@ def dial(
     heads = spec.num_query_heads
     return [
         Variant(
-            "configured" if g == spec.num_kv_heads else "dialed",
-            g,
-            attention_label(heads, g),
-            size(engine_groups(spec, g, engine), seq, batch, k_format, v_format, engine),
+            name="configured" if g == spec.num_kv_heads else "dialed",
+            kv_heads=g,
+            attention=attention_label(heads, g),
+            result=size(engine_groups(spec, g, engine), seq, batch, k_format, v_format, engine),
         )
         for g in divisors(heads)
     ]

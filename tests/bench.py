@@ -93,16 +93,17 @@ def library_throughput() -> tuple[int, float]:
 
 def fit_cost() -> dict[str, tuple[int, float]]:
     """Sizing calls and median seconds of one fit solve, for a 24 GB and a 100 TB budget."""
-    import kvcalc.fit as fit_module
+    import kvcalc.deploy as fit_module  # the Deployment calls sizing here
+    from kvcalc.budget import make_target
     from kvcalc.catalog import load_model
-    from kvcalc.fit import Question, fit_model, make_target
+    from kvcalc.fit import Question, fit_model
     from kvcalc.units import parse_bytes
 
     spec = load_model("llama3-8b")
     real_size = fit_module.size
     out = {}
     for label in ("24GB", "100TB"):
-        q = Question(make_target(None, parse_bytes(label), None))
+        q = Question(target=make_target(None, parse_bytes(label), None))
         calls = 0
 
         def counting(*args, **kwargs):

@@ -8,13 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kvcalc.budget import make_target
 from kvcalc.catalog import all_models, load_model
 from kvcalc.dtypes import kv_format
-from kvcalc.engines import ENGINES, engine
+from kvcalc.engines import ENGINES, IDEAL, engine
 from kvcalc.errors import UnknownNameError, UsageError
-from kvcalc.fit import Question, fit_model, make_target
-from kvcalc.render_engine import c_mib, fit_report, size_report
-from kvcalc.sizing import IDEAL, engine_groups, size
+from kvcalc.fit import Question, fit_model
+from kvcalc.render_engine import c_mib, log_lines
+from kvcalc.sizing import engine_groups, size
 from kvcalc.units import GiB, MiB
 
 FP16 = kv_format("fp16")
@@ -112,12 +113,12 @@ def test_transformers_caches_mla_decompressed():
 def test_llamacpp_log_line(model, seq, k, v, line):
     chosen = engine("llamacpp")
     result = sized(model, seq, 1, "llamacpp", k, v)
-    assert size_report(chosen, result, kv_format(k), kv_format(v))[0] == line
+    assert log_lines(chosen.size_report(result, kv_format(k), kv_format(v)))[0] == line
 
 
 def test_llamacpp_legacy_kv_self_size_line():
     result = sized("llama2-7b", 4096, 1, "llamacpp-b5400")
-    assert size_report(engine("llamacpp-b5400"), result, FP16, FP16) == [
+    assert log_lines(engine("llamacpp-b5400").size_report(result, FP16, FP16)) == [
         "llama_kv_cache_unified: KV self size  = 2048.00 MiB, K (f16): 1024.00 MiB, "
         "V (f16): 1024.00 MiB"
     ]
@@ -130,8 +131,8 @@ def test_c_mib_rounds_through_float32_like_llama_cpp():
 
 def kv_only(model: str, name: str, mem: int, seq: int) -> list[str]:
     target = make_target(None, mem, None)
-    q = Question(target, util=Fraction(1), kv_only=True, seq=seq, engine=engine(name))
-    return fit_report(fit_model(load_model(model), q))
+    q = Question(target=target, util=Fraction(1), kv_only=True, seq=seq, engine=engine(name))
+    return log_lines(fit_model(load_model(model), q).report)
 
 
 @pytest.mark.parametrize(
@@ -206,7 +207,7 @@ def test_sglang_log_line(model, mem, line):
 
 def test_sglang_budget_default_is_mem_fraction_static():
     target = make_target(None, 80 * 10**9, None)
-    q = Question(target, engine=engine("sglang"))
+    q = Question(target=target, engine=engine("sglang"))
     budget = fit_model(load_model("llama3-8b"), q).budget
     assert budget.util.numerator * 100 == 88 * budget.util.denominator
     assert budget.overhead_bytes == 0
@@ -246,7 +247,8 @@ def test_every_engine_allocates_at_least_the_ideal_bytes(spec, name, seq, batch)
     st.integers(1, 16),
 )
 def test_engine_fit_answers_are_exact(spec, name, budget, batch):
-    from kvcalc.fit import deploy, max_batch, max_context
+    from kvcalc.deploy import deploy
+    from kvcalc.search import max_batch, max_context
 
     chosen = engine(name)
     fmt = kv_format("fp16")
@@ -259,3 +261,34 @@ def test_engine_fit_answers_are_exact(spec, name, budget, batch):
     if most:
         assert dep.bytes_per_device(4096, most, fmt, fmt) <= budget
         assert dep.bytes_per_device(4096, most + 1, fmt, fmt) > budget
+
+
+def chunked_toy(name: str, seq: int, batch: int) -> int:
+    """4 layers: 3 chunked (chunk 8,192) + 1 full; 2 KV heads x 64 dims, so one token in one
+    layer is 2 x 64 x 2 B = 256 B of K and 256 B of V = 512 B."""
+    from tests.conftest import make_spec
+
+    spec = make_spec(
+        layers=[{"kind": "chunked", "count": 3, "chunk": 8192}, {"kind": "full", "count": 1}]
+    )
+    chosen = engine(name)
+    return size(engine_groups(spec, None, chosen), seq, batch, FP16, FP16, chosen).total_bytes
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        # chunked layers keep min(20,000, 8,192) per request; the full layer keeps 20,000
+        ("ideal", 3 * 2 * 8192 * 512 + 1 * 2 * 20_000 * 512),  # 45,645,824
+        ("transformers", 3 * 2 * 8192 * 512 + 1 * 2 * 20_000 * 512),
+        # vLLM: min(8,192 + 2,048, 20,000) = 10,240 = 640 blocks of 16; full: 1,250 blocks
+        ("vllm", 3 * 2 * 10_240 * 512 + 1 * 2 * 20_000 * 512),  # 51,937,280
+        # SGLang keeps every layer at full length: 2 x 20,000 + 1 padding slot
+        ("sglang", 4 * (2 * 20_000 + 1) * 512),  # 81,922,048
+        # llama.cpp: n_ctx = pad(40,000, 256) = 40,192; the chunked (SWA) cache keeps
+        # min(40,192, pad(8,192 x 2 + 512 = 16,896, 256)) = 16,896 cells
+        ("llamacpp", 3 * 16_896 * 512 + 1 * 40_192 * 512),  # 46,530,560
+    ],
+)
+def test_chunked_local_attention_under_every_engine(name, expected):
+    assert chunked_toy(name, 20_000, 2) == expected

@@ -6,18 +6,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kvcalc import deploy as deployment
 from kvcalc import fit as solver
+from kvcalc import search
+from kvcalc.budget import Target, make_target, parallelism
 from kvcalc.catalog import all_models, load_hardware, load_model
+from kvcalc.deploy import deploy
 from kvcalc.dtypes import KV_FORMATS, kv_format, weight_format
 from kvcalc.errors import UsageError
-from kvcalc.fit import Question, Target, deploy, fit_model, make_target, parallelism
+from kvcalc.fit import Question, fit_model
 from kvcalc.sizing import merge
 from kvcalc.units import GB, TB, GiB, MiB
 from tests.conftest import FP16, make_spec
 
 
 def q(mem, **kw):
-    return Question(Target("test", "gpu", mem), **kw)
+    return Question(target=Target(name="test", kind="gpu", device_bytes=mem), **kw)
 
 
 def exact(mem, **kw):
@@ -51,13 +55,13 @@ def test_llama3_8b_on_24gib():
 
 def test_util_and_overhead_defaults():
     h100 = make_target(load_hardware("h100"), None, None)
-    r = fit_model(load_model("llama3-8b"), Question(h100))
+    r = fit_model(load_model("llama3-8b"), Question(target=h100))
     # 81,559 MiB = 85,520,809,984 B; x 0.9 = 76,968,728,985.6 -> 76,968,728,985
     assert r.budget.device_bytes == 81_559 * MiB == 85_520_809_984
     assert r.budget.usable_bytes == 85_520_809_984 * 9 // 10 == 76_968_728_985
     assert r.budget.overhead_bytes == 3 * GiB // 2
     assert r.budget.weight_format == "bf16"  # the model's native dtype
-    cpu = fit_model(load_model("llama3-8b"), Question(make_target(None, 64 * GB, "cpu")))
+    cpu = fit_model(load_model("llama3-8b"), Question(target=make_target(None, 64 * GB, "cpu")))
     assert cpu.budget.util == 1 and cpu.budget.overhead_bytes == 512 * MiB
     mac = make_target(load_hardware("m2-ultra"), None, None)
     assert mac.default_util == Fraction(3, 4) and mac.device_bytes == 192 * GiB
@@ -67,7 +71,7 @@ def test_exact_checkpoint_bytes_are_the_weights():
     # gpt-oss-120b: MXFP4 experts (17 B per 32) + bf16 rest = 65,248,815,744 B, which one
     # H100 holds: 76,968,728,985 usable - that - 1,610,612,736 overhead = 10,109,300,505 B of KV
     r = fit_model(
-        load_model("gpt-oss-120b"), Question(make_target(load_hardware("h100"), None, None))
+        load_model("gpt-oss-120b"), Question(target=make_target(load_hardware("h100"), None, None))
     )
     assert (r.budget.weight_format, r.budget.weight_bytes) == ("checkpoint", 65_248_815_744)
     assert r.budget.kv_bytes == 76_968_728_985 - 65_248_815_744 - 1_610_612_736 == 10_109_300_505
@@ -190,13 +194,13 @@ def test_util_range():
 def test_100tb_costs_no_more_search_than_24gb(monkeypatch):
     """Logarithmic: count calls of the sizing function, not time."""
     calls = {"n": 0}
-    real = solver.size
+    real = deployment.size
 
     def counting(*args, **kwargs):
         calls["n"] += 1
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(solver, "size", counting)
+    monkeypatch.setattr(deployment, "size", counting)
     spec = load_model("llama3-8b")
     counts = []
     for mem in (24 * GB, 100 * TB, 10**21):
@@ -262,7 +266,7 @@ def questions(draw):
 @given(questions(), st.integers(1, 64), st.integers(1, 10**6))
 def test_answers_are_exact(question, batch, seq):
     spec, dep, fmt, kv = question
-    n = solver.max_context(dep, batch, kv, fmt, fmt)
+    n = search.max_context(dep, batch, kv, fmt, fmt)
     if n is None:  # unbounded: the saturated size fits, and nothing grows past it
         cap = dep.saturates_at
         assert cap is not None
@@ -273,7 +277,7 @@ def test_answers_are_exact(question, batch, seq):
     else:
         assert n == 0 or dep.bytes_per_device(n, batch, fmt, fmt) <= kv
         assert dep.bytes_per_device(n + 1, batch, fmt, fmt) > kv
-    b = solver.max_batch(dep, seq, kv, fmt, fmt)
+    b = search.max_batch(dep, seq, kv, fmt, fmt)
     assert b == 0 or dep.bytes_per_device(seq, b, fmt, fmt) <= kv
     assert dep.bytes_per_device(seq, b + 1, fmt, fmt) > kv
 
@@ -295,7 +299,7 @@ TOO_BIG_FOR_ONE_H200 = {
 
 @pytest.mark.parametrize("spec", all_models(), ids=lambda s: s.id)
 def test_every_preset_on_one_h200(spec):
-    r = fit_model(spec, Question(make_target(load_hardware("h200"), None, None)))
+    r = fit_model(spec, Question(target=make_target(load_hardware("h200"), None, None)))
     assert r.budget.usable_bytes == 135_679_338_086
     if spec.id in TOO_BIG_FOR_ONE_H200:
         assert r.budget.kv_bytes < 0 and not r.fits and r.max_batch == 0

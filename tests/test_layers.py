@@ -1,5 +1,6 @@
 import pytest
 
+from kvcalc.deploy import split_stages
 from kvcalc.errors import UsageError
 from kvcalc.layers import (
     FullAttention,
@@ -7,7 +8,6 @@ from kvcalc.layers import (
     SlidingWindow,
     expand,
     heads_per_rank,
-    split_stages,
 )
 from tests.conftest import FP16, make_spec
 

@@ -1,0 +1,168 @@
+"""The memory budget of one device: memory x util - weights - overhead = KV budget.
+
+Worked example (pinned in the tests): Llama 3 8B on 24 GB, util 1, no overhead,
+bf16 weights: 24,000,000,000 - 8,030,261,248 x 2 = 7,939,477,504 B for the KV cache.
+Defaults for util and overhead come from the engine (engines/), except where the
+platform caps memory itself (Apple Metal's working-set limit on unified presets).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+from kvcalc.dtypes import WeightFormat, weight_format
+from kvcalc.engines import Engine
+from kvcalc.errors import UsageError
+from kvcalc.spec import HardwareSpec, ModelSpec
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Target:
+    """What the model is deployed on: one kind of device, its capacity and defaults."""
+
+    name: str
+    """A hardware preset id, or the --mem size as typed."""
+    kind: str
+    """gpu | cpu | unified"""
+    device_bytes: int
+    bandwidth_gb_s: int | None = None
+    default_util: Fraction | None = None
+    """Usable fraction the platform imposes (Apple Metal's working-set cap), if any;
+    it wins over the engine's default when --util is not given."""
+
+
+def make_target(
+    hardware: HardwareSpec | None, mem_bytes: int | None, device: str | None, mem_label: str = ""
+) -> Target:
+    """--gpu NAME and/or --mem SIZE and --device gpu|cpu -> one Target.
+
+    --mem with --gpu overrides the preset's capacity (an M2 Ultra with 64 GB).
+    """
+    if device not in (None, "gpu", "cpu"):
+        raise UsageError(f"--device must be gpu or cpu, not {device!r}")
+    if hardware is None and mem_bytes is None:
+        raise UsageError("give --mem SIZE (e.g. 24GB, 80GiB) or --gpu NAME (see 'kvcalc gpus')")
+    if mem_bytes is not None and mem_bytes <= 0:
+        raise UsageError("--mem must be more than 0 bytes")
+    if hardware is None:
+        assert mem_bytes is not None
+        kind = device or "gpu"
+        label = mem_label or format(mem_bytes, ",") + " B"
+        return Target(name=f"{label} {kind}", kind=kind, device_bytes=mem_bytes)
+    if device == "cpu":
+        raise UsageError("--device cpu sizes a RAM budget: give --mem, not --gpu")
+    return Target(
+        name=hardware.id,
+        kind=hardware.kind,
+        device_bytes=mem_bytes if mem_bytes is not None else hardware.memory_bytes,
+        bandwidth_gb_s=hardware.bandwidth_gb_s,
+        default_util=Fraction(hardware.default_util) if hardware.default_util else None,
+    )
+
+
+def parallelism(gpus: int | None, tp: int | None, pp: int | None, kind: str) -> tuple[int, int]:
+    """(tp, pp) from --gpus/--tp/--pp: --gpus alone means tensor parallel over all of them."""
+    for flag, value in (("--gpus", gpus), ("--tp", tp), ("--pp", pp)):
+        if value is not None and value < 1:
+            raise UsageError(f"{flag} must be at least 1, got {value}")
+    if kind == "cpu" and any(v not in (None, 1) for v in (gpus, tp, pp)):
+        raise UsageError("--gpus/--tp/--pp split a model over GPUs; --device cpu is one RAM budget")
+    if gpus is None:
+        return tp or 1, pp or 1
+    if tp is None and pp is None:
+        return gpus, 1
+    if tp is not None and pp is not None:
+        if tp * pp != gpus:
+            raise UsageError(f"--tp {tp} x --pp {pp} = {tp * pp} GPUs, but --gpus is {gpus}")
+        return tp, pp
+    given = tp if tp is not None else pp
+    assert given is not None
+    if gpus % given:
+        raise UsageError(f"--gpus {gpus} is not a multiple of {'--tp' if tp else '--pp'} {given}")
+    return (tp, gpus // tp) if tp is not None else (gpus // given, given)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Budget:
+    """One device's memory, from what the driver reports down to what KV may use."""
+
+    device_bytes: int
+    """Capacity of one device as reported (nvidia-smi memory.total) or given by --mem."""
+    devices: int
+    util: Fraction
+    usable_bytes: int
+    """device_bytes x util, rounded down."""
+    weight_format: str
+    weight_bytes_total: int
+    """All weights in `weight_format` (0 with --kv-only)."""
+    weight_bytes: int
+    """Weights on one device: the total divided over every GPU, rounded up."""
+    overhead_bytes: int
+    """Per device."""
+    kv_bytes: int
+    """KV budget of one device; negative when weights and overhead alone do not fit."""
+
+
+def model_weights(spec: ModelSpec, fmt: WeightFormat | None) -> tuple[int, str]:
+    """(bytes, label) of all weights: in `fmt`, else the checkpoint's exact tensor bytes
+    ('checkpoint', gpt-oss) or params x the native dtype (Llama 3 8B bf16: 16,060,522,496)."""
+    if fmt is None and spec.weight_bytes is not None:
+        return spec.weight_bytes, "checkpoint"
+    chosen = fmt or weight_format(spec.weight_dtype)
+    if spec.params is None:
+        raise UsageError(
+            f"{spec.id} has no parameter count: add `params` to its YAML (or use fit --kv-only)"
+        )
+    return chosen.weight_bytes(spec.params), chosen.name
+
+
+def plan_budget(
+    device_bytes: int,
+    devices: int,
+    util: Fraction,
+    weights: tuple[int, str] | None,
+    overhead_bytes: int,
+) -> Budget:
+    """The budget breakdown; weights None means --kv-only (the whole budget is KV)."""
+    if not 0 < util <= 1:
+        raise UsageError(f"--util must be in (0, 1], got {float(util):g}")
+    weight_total, label = weights if weights is not None else (0, "none (--kv-only)")
+    # 81,559 MiB = 85,520,809,984 B x 0.9 = 76,968,728,985.6 -> 76,968,728,985 B on an H100
+    usable = device_bytes * util.numerator // util.denominator
+    per_device = -(-weight_total // devices)
+    return Budget(
+        device_bytes=device_bytes,
+        devices=devices,
+        util=util,
+        usable_bytes=usable,
+        weight_format=label,
+        weight_bytes_total=weight_total,
+        weight_bytes=per_device,
+        overhead_bytes=overhead_bytes,
+        kv_bytes=usable - per_device - overhead_bytes,
+    )
+
+
+def engine_budget(
+    spec: ModelSpec,
+    target: Target,
+    engine: Engine,
+    *,
+    tp: int,
+    pp: int,
+    util: Fraction | None,
+    weights: WeightFormat | None,
+    overhead_bytes: int | None,
+    kv_only: bool,
+) -> Budget:
+    """The budget with every default filled in: the platform's util cap, else the engine's
+    for this device kind and tp; the engine's overhead; none of either with --kv-only."""
+    if util is None:
+        util = target.default_util or engine.budget.util_for(target.kind, tp)
+    if kv_only:
+        overhead_bytes = 0
+    elif overhead_bytes is None:
+        overhead_bytes = engine.budget.overhead_for(target.kind)
+    chosen = None if kv_only else model_weights(spec, weights)
+    return plan_budget(target.device_bytes, tp * pp, util, chosen, overhead_bytes)

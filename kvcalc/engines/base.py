@@ -1,0 +1,265 @@
+"""What every engine is: a parameter set, its budget defaults, and one rule per cache kind.
+
+An engine answers "how do you hold a layer of kind K" through its RULES table,
+one entry per name in layers.CACHE_KINDS.  There is no fallback: a kind without a
+rule raises MissingRule naming the pair, and tests/test_engines.py enumerates
+every (engine, kind) pair, so a new kind cannot be silently sized as full
+attention by an engine that was never told about it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from kvcalc.errors import UsageError
+
+if TYPE_CHECKING:
+    from kvcalc.dtypes import ElementFormat
+    from kvcalc.layers import LayerCache
+    from kvcalc.sizing import SizeResult
+    from kvcalc.spec import ModelSpec
+
+
+def cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def pad(n: int, to: int) -> int:
+    """n rounded up to a multiple of `to` (ggml's GGML_PAD): pad(35,000, 256) = 35,072."""
+    return cdiv(n, to) * to
+
+
+class MissingRule(LookupError):
+    """An engine has no rule for a cache kind: a gap in kvcalc, not a user error."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rule:
+    """How one engine holds one cache kind.
+
+    Each callable takes (engine, cache) first, typed loosely because the table maps
+    kind names to functions written for one concrete engine and kind.
+    """
+
+    slots: Callable[[Any, Any, int, int], int]
+    """(engine, cache, seq, batch) -> token slots one layer keeps for the whole batch."""
+    explain: Callable[[Any, Any, int, int], str]
+    """The same arithmetic in words and numbers, for --explain."""
+    store: Callable[[Any, Any, ModelSpec], LayerCache] | None = None
+    """(engine, cache, spec) -> the cache as the engine stores it; None: as the model
+    defines it.  May refuse with a UsageError (a kind the engine cannot run)."""
+
+
+def exact_slots(engine: Any, cache: LayerCache, seq: int, batch: int) -> int:
+    """Token-granular: every request keeps what the layer holds (seq, or its window)."""
+    return batch * cache.tokens_held(seq)
+
+
+def exact_text(engine: Any, cache: LayerCache, seq: int, batch: int) -> str:
+    held = cache.tokens_held(seq)
+    return f"slots = {batch:,} requests x {held:,} tokens = {batch * held:,}"
+
+
+def no_slots(engine: Any, cache: LayerCache, seq: int, batch: int) -> int:
+    """A recurrent layer holds a fixed state per request (sized apart), no token slots."""
+    return 0
+
+
+def state_text(engine: Any, cache: LayerCache, seq: int, batch: int) -> str:
+    return f"no token slots: a fixed state per request ({batch:,} requests)"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BudgetDefaults:
+    """What an engine leaves for weights and KV when the user does not say.
+
+    util: the usable fraction of an accelerator's memory by tensor-parallel size, as
+    (from tp, fraction) pairs with the largest tp first (SGLang's mem_fraction_static
+    shrinks as tp grows); cpu_util: of a RAM budget.  overhead: memory per device that
+    is neither weights nor KV (activations, CUDA graphs, compute buffers).
+    """
+
+    util: tuple[tuple[int, Fraction], ...]
+    cpu_util: Fraction
+    overhead_bytes: int
+    cpu_overhead_bytes: int
+
+    def util_for(self, kind: str, tp: int) -> Fraction:
+        if kind == "cpu":
+            return self.cpu_util
+        return next(fraction for at_least, fraction in self.util if tp >= at_least)
+
+    def overhead_for(self, kind: str) -> int:
+        return self.cpu_overhead_bytes if kind == "cpu" else self.overhead_bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Setting:
+    """An engine setting a user may change, with the flag that sets it and its bounds."""
+
+    field: str
+    flag: str
+    low: int
+    high: int
+
+
+class LogRecord:
+    """Base of the plain values an engine reports (render_engine prints each kind)."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NotReproduced(LogRecord):
+    """The engine would log something kvcalc does not model for this model."""
+
+    engine: str
+    what: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnginePool:
+    """A paged engine's token pool for one device's KV budget: what vLLM and SGLang log.
+
+    Llama 2 7B fp16 (524,288 B/token) with 8 GiB of KV in vLLM: 8,589,934,592 //
+    (16 x 524,288) = 1,024 blocks = 16,384 tokens; 4,096-token requests need 256
+    blocks each, so concurrency 1,024 / 256 = 4.
+    """
+
+    kv_bytes: int
+    k_token_bytes: int
+    """K bytes of one token over the device's layers."""
+    v_token_bytes: int
+    page: int
+    tokens: int
+    seq: int
+    """Tokens per request the concurrency is for (vLLM's max_model_len)."""
+    single_pool: bool
+    """Every layer keeps every token in one kind of row (full or latent): the engines'
+    single-pool log lines apply."""
+
+    @property
+    def blocks(self) -> int:
+        return self.tokens // self.page
+
+    @property
+    def concurrency(self) -> Fraction:
+        return Fraction(self.blocks, cdiv(self.seq, self.page))
+
+    @property
+    def slots(self) -> int:
+        """Token slots per layer buffer: the pool plus SGLang's padding page."""
+        return self.tokens + self.page
+
+
+def single_pool(caches: list[LayerCache]) -> bool:
+    """One kind of cache, holding every token (no window, chunk or fixed state)."""
+    kinds = {cache.kind for cache in caches}
+    return len(kinds) == 1 and caches[0].saturates_at is None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Engine:
+    """An engine profile: parameters, budget defaults, and RULES for every cache kind."""
+
+    name: str
+    title: str
+    page: int = 1
+    """Allocation granularity in tokens (vLLM block size, SGLang page size, llama.cpp's
+    n_ctx padding)."""
+    formats: frozenset[str] | None
+    """Cache formats the engine offers (None: any)."""
+    same_kv_format: bool
+    """The engine has one cache dtype for K and V."""
+    budget: BudgetDefaults
+
+    RULES: ClassVar[Mapping[str, Rule]] = {}
+    SETTINGS: ClassVar[Mapping[str, Setting]] = {}
+    """Settings a user may change (e.g. --block-size), keyed by option name."""
+
+    def rule(self, cache: LayerCache) -> Rule:
+        try:
+            return self.RULES[cache.kind]
+        except KeyError:
+            raise MissingRule(
+                f"engine {self.name} has no rule for cache kind {cache.kind!r}"
+            ) from None
+
+    def store(self, cache: LayerCache, spec: ModelSpec) -> LayerCache:
+        """The layer as this engine stores it (e.g. transformers decompresses MLA)."""
+        store = self.rule(cache).store
+        return cache if store is None else store(self, cache, spec)
+
+    def slots(self, cache: LayerCache, seq: int, batch: int) -> int:
+        """Token slots one layer of this kind keeps for `batch` requests of `seq` tokens."""
+        return self.rule(cache).slots(self, cache, seq, batch)
+
+    def explain(self, cache: LayerCache, seq: int, batch: int) -> str:
+        return self.rule(cache).explain(self, cache, seq, batch)
+
+    def pool_tokens(self, kv_bytes: int, token_bytes: int) -> int:
+        """Tokens a KV budget holds in whole pages: what the engine reports as its pool.
+
+        vLLM: blocks = kv // (16 x token bytes), tokens = 16 x blocks; 8 GiB at
+        524,288 B/token (Llama 2 7B fp16) is 1,024 blocks = 16,384 tokens.
+        """
+        return kv_bytes // (self.page * token_bytes) * self.page
+
+    def pool(
+        self, kv_bytes: int, k_token: int, v_token: int, seq: int, caches: list[LayerCache]
+    ) -> EnginePool:
+        """The pool this engine carves from one device's KV budget."""
+        return EnginePool(
+            kv_bytes=kv_bytes,
+            k_token_bytes=k_token,
+            v_token_bytes=v_token,
+            page=self.page,
+            tokens=self.pool_tokens(kv_bytes, k_token + v_token),
+            seq=seq,
+            single_pool=single_pool(caches),
+        )
+
+    def check_formats(self, k_fmt: ElementFormat, v_fmt: ElementFormat) -> list[str]:
+        """Refuse formats the engine lacks; return notes on what it does with the rest."""
+        if self.formats is not None:
+            for flag, fmt in (("K", k_fmt), ("V", v_fmt)):
+                if fmt.name not in self.formats:
+                    raise UsageError(
+                        f"{self.name} has no {fmt.name} {flag} cache; it offers "
+                        f"{', '.join(sorted(self.formats))}"
+                    )
+        if self.same_kv_format and k_fmt != v_fmt:
+            raise UsageError(f"{self.name} has one cache dtype for K and V: give --kv-dtype")
+        return []
+
+    def size_report(
+        self, result: SizeResult, k_fmt: ElementFormat, v_fmt: ElementFormat
+    ) -> tuple[LogRecord, ...]:
+        """What the engine logs that follows from a (seq, batch) alone (llama.cpp)."""
+        return ()
+
+    def fit_report(
+        self,
+        pool: EnginePool | None,
+        at_answer: SizeResult | None,
+        k_fmt: ElementFormat,
+        v_fmt: ElementFormat,
+    ) -> tuple[LogRecord, ...]:
+        """What the engine logs for a KV budget (its pool), or at the fit answer."""
+        return ()
+
+
+# Defaults shared by the profiles that follow vLLM's budget on GPUs and llama.cpp's on
+# CPUs. GPU: gpu_memory_utilization 0.9; vLLM's memory profiling logs for 7-8B models
+# report non-torch plus activation peak of 0.3-1.5 GiB (Llama 3 8B on an H100: 0.12 +
+# 1.19 GiB at default settings), so 1.5 GiB.  CPU: all of --mem, and llama.cpp's compute
+# buffers at the default 512-token batch, a few hundred MiB for 7-8B models: 512 MiB.
+GPU_SERVER_BUDGET = BudgetDefaults(
+    util=((1, Fraction(9, 10)),),
+    cpu_util=Fraction(1),
+    overhead_bytes=3 * 2**30 // 2,
+    cpu_overhead_bytes=512 * 2**20,
+)
