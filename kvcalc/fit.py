@@ -79,8 +79,10 @@ class FitResult:
     seq: int
     """Tokens per request the batch answer is for (--seq, default the model's max context)."""
     max_batch: int
-    asked_both: bool
-    """--seq and --batch were both given: the question is whether that point fits."""
+    asked: str
+    """What the question asks: 'point' (--seq and --batch: does that fit), 'requests'
+    (--seq alone: how many requests of that length), 'context' (otherwise: how long a
+    context for --batch requests, default 1)."""
     used_bytes: int
     """KV bytes per device at (seq, batch)."""
     headroom_bytes: int
@@ -95,6 +97,16 @@ class FitResult:
     @property
     def token_bytes(self) -> int:
         return self.k_token_bytes + self.v_token_bytes
+
+    @property
+    def asked_both(self) -> bool:
+        return self.asked == "point"
+
+
+def asked(seq: int | None, batch: int | None) -> str:
+    if seq is not None and batch is not None:
+        return "point"
+    return "requests" if seq is not None else "context"
 
 
 def solve(
@@ -119,8 +131,14 @@ def solve(
         most = max_batch(dep, tokens, kv, k_format, v_format)
     usable = spec.max_context if context is None else min(context, spec.max_context)
     used = dep.bytes_per_device(tokens, requests, k_format, v_format)
-    asked_both = seq is not None and batch is not None
-    fits = kv >= 0 and kv - used >= 0 if asked_both else context != 0
+    # a question fits when what it asks has an answer: the point, one request of --seq
+    # tokens, or one token of context for the requests
+    question = asked(seq, batch)
+    fits = {
+        "point": kv >= 0 and kv - used >= 0,
+        "requests": most >= 1,
+        "context": context != 0,
+    }[question]
     at_answer = dep.worst_stage(usable, requests, k_format, v_format) if usable else None
     k_token, v_token = dep.token_kv_bytes(k_format, v_format)
     pool = dep.engine.pool(kv, k_token, v_token, tokens, dep.caches) if kv >= 0 else None
@@ -144,7 +162,7 @@ def solve(
         max_context=usable,
         seq=tokens,
         max_batch=most,
-        asked_both=asked_both,
+        asked=question,
         used_bytes=used,
         headroom_bytes=kv - used,
         fits=fits,

@@ -272,6 +272,14 @@ def no_fit_message(result: FitResult, hints: list[str]) -> str:
             f"{dec(result.used_bytes)} of KV per device but the budget is {dec(b.kv_bytes)}; "
             f"what fits: {closest}"
         )
+    elif result.asked == "requests":
+        closest = (
+            f"1 request of {result.max_context:,} tokens" if result.max_context else "nothing"
+        )
+        what = (
+            f"{result.spec.id} on {where}: not one request of {result.seq:,} tokens fits the "
+            f"KV budget of {dec(b.kv_bytes)}; what fits: {closest}"
+        )
     else:
         what = (
             f"{result.spec.id} on {where}: the KV budget of {dec(b.kv_bytes)} holds not even "

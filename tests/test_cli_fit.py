@@ -1,5 +1,7 @@
 """CliRunner tests of `kvcalc fit` and `kvcalc gpus`."""
 
+import json
+
 import pytest
 
 PINNED = ["--mem", "24GB", "--util", "1", "--overhead", "0", "--weights", "bf16"]
@@ -172,3 +174,16 @@ def test_fit_usage_errors(run, args, message):
     assert result.exit_code == 2, result.stdout
     assert message in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_seq_alone_with_no_request_that_fits_is_no_answer(run):
+    # 17 GB - 16,060,522,496 B of bf16 weights = 939,477,504 B of KV; one 8,192-token
+    # request needs 8,192 x 131,072 = 1,073,741,824 B: none fits, though 7,167 tokens do
+    # (7,167 x 131,072 = 939,393,024 <= 939,477,504 < 7,168 x 131,072)
+    args = ["fit", "llama3-8b", "--mem", "17GB", "--util", "1", "--overhead", "0"]
+    result = run(*args, "--seq", "8192", "--json")
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert data["max_batch"] == 0 and data["fits"] is False and data["max_context"] == 7167
+    assert "not one request of 8,192 tokens fits" in result.stderr
+    assert "1 request of 7,167 tokens" in result.stderr
