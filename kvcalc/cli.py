@@ -88,10 +88,12 @@ def emit(as_json: bool, payload: Any, tables: Any) -> None:
         return
     from rich.console import Console
 
+    from kvcalc.render_grid import Verbatim
+
     console = Console(highlight=False)
     for item in tables() if callable(tables) else tables:
-        # lines (not tables) are not re-wrapped: engine log lines stay whole to grep and compare
-        console.print(item, soft_wrap=isinstance(item, str))
+        # lines wrap at spaces (a number has none); engine log lines stay whole to grep
+        console.print(item, soft_wrap=isinstance(item, Verbatim))
 
 
 def warn(message: str) -> None:

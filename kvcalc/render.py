@@ -13,6 +13,7 @@ from fractions import Fraction
 from typing import Any
 
 from kvcalc.engines import Engine
+from kvcalc.render_grid import Grid, Verbatim
 from kvcalc.sizing import GroupSize, Variant
 from kvcalc.spec import ModelSpec
 from kvcalc.units import auto_unit, fixed, format_bytes
@@ -48,15 +49,12 @@ def ratio_text(numerator: int, denominator: int) -> str:
     return f"{value.numerator}x" if value.denominator == 1 else f"{fixed(value, 1)}x"
 
 
-def new_table(title: str, *columns: str, left: tuple[str, ...] = ()) -> Any:
-    """A compact rich table (fits 80 columns); `left` names the left-aligned columns."""
-    from rich import box
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in columns:
-        table.add_column(col, justify="left" if col in left else "right", no_wrap=True)
-    return table
+def new_table(
+    title: str, *columns: str, left: tuple[str, ...] = (), prose: tuple[str, ...] = ()
+) -> Grid:
+    """A compact table that becomes one block per row rather than cut a number
+    (render_grid.py); `left` names left-aligned columns, `prose` ones that may wrap."""
+    return Grid(title, columns, left=left, prose=prose)
 
 
 def dump(obj: Any) -> str:
@@ -218,7 +216,7 @@ def size_tables(
         f"[bold]{count(result.total_bytes)} B = {both(result.total_bytes)}[/bold]"
     )
     log = (
-        [f"{engine.name} would log:", *(f"  {line}" for line in report)]
+        [f"{engine.name} would log:", *(Verbatim(f"  {line}") for line in report)]
         if engine and report
         else []
     )
@@ -383,11 +381,8 @@ def cell(key: str, value: Any) -> str:
 
 
 def model_detail(spec: ModelSpec, row: dict[str, Any]) -> list[Any]:
-    from rich.table import Table
-
-    table = Table(show_header=False, title=f"{spec.id}: {spec.name or ''}", title_justify="left")
-    table.add_column("field", style="bold")
-    table.add_column("value")
+    table = Grid(f"{spec.id}: {spec.name or ''}", ("field", "value"), left=("field",))
+    table.prose, table.show_header = ("value",), False
     for key, value in spec.model_dump(exclude_none=True).items():
         if key in ("sources", "notes", "aliases", "layers"):
             continue

@@ -71,8 +71,6 @@ def check_tables(outcomes: list[Outcome]) -> list[Any]:
         "verdict",
         left=("claim", "published", "computed", "verdict"),
     )
-    for column in table.columns[:3]:
-        column.no_wrap, column.overflow = False, "fold"  # wrap in 80 columns, never cut
     for o in outcomes:
         verdict = o.verdict if o.ok else f"[bold red]{o.verdict} (recorded: {o.claim.expect})[/]"
         table.add_row(o.claim.id, o.claim.published, computed_text(o), deviation_text(o), verdict)

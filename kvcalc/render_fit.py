@@ -8,6 +8,7 @@ from kvcalc.budget import Target
 from kvcalc.fit import FitResult
 from kvcalc.render import bin_, count, dec, new_table, plural
 from kvcalc.render_engine import log_lines
+from kvcalc.render_grid import Verbatim
 from kvcalc.spec import HardwareSpec
 from kvcalc.units import fixed
 
@@ -162,7 +163,7 @@ def fit_tables(result: FitResult) -> list[Any]:
     if report:
         engine = result.engine
         lines.append(f"{engine.name} would log ({engine.title}):")
-        lines += [f"  {line}" for line in report]
+        lines += [Verbatim(f"  {line}") for line in report]
     return lines
 
 
@@ -237,6 +238,7 @@ def gpus_table(presets: tuple[HardwareSpec, ...]) -> list[Any]:
         "GB/s",
         "also",
         left=("id", "kind", "also"),
+        prose=("also",),
     )
     for h in presets:
         table.add_row(
@@ -245,7 +247,7 @@ def gpus_table(presets: tuple[HardwareSpec, ...]) -> list[Any]:
             dec(h.memory_bytes),
             bin_(h.memory_bytes),
             count(h.bandwidth_gb_s) if h.bandwidth_gb_s else "-",
-            ", ".join(a for a in h.aliases if " " not in a)[:30],
+            "; ".join(h.aliases),  # every alias and nvidia-smi name, in full
         )
     return [table]
 

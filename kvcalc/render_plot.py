@@ -8,6 +8,7 @@ from typing import Any
 from kvcalc.errors import UsageError
 from kvcalc.plot import Chart
 from kvcalc.render import dec
+from kvcalc.render_grid import Verbatim
 from kvcalc.units import GB
 
 MARKERS = "*ox+#@%&"
@@ -16,7 +17,8 @@ FILE_KINDS = (".png", ".svg")
 
 
 def text_plot(chart: Chart) -> list[str]:
-    """A character grid: one marker per series, '-' for each budget line."""
+    """A character grid: one marker per series, '-' for each budget line (printed whole:
+    wrapping a chart row at its spaces would scatter its markers)."""
     top = max([y for s in chart.series for y in s.ys] + [b for _, b in chart.budgets] + [1])
     grid = [[" "] * WIDTH for _ in range(HEIGHT)]
 
@@ -47,7 +49,7 @@ def text_plot(chart: Chart) -> list[str]:
             lines.append(f"    KV budget {label}: none (weights and overhead exceed it)")
         else:
             lines.append(f"  - KV budget {label}: {dec(budget)}")
-    return lines
+    return [Verbatim(line) for line in lines]
 
 
 def check_out(path: str) -> Path:
