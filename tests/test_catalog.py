@@ -71,6 +71,9 @@ PRESETS = {
     "deepseek-r1-distill-llama-8b": (2 * 32 * 8 * 128 * 2, 8_030_261_248, 131072),  # 131,072
     "deepseek-r1-distill-llama-70b": (2 * 80 * 8 * 128 * 2, 70_553_706_496, 131072),  # 327,680
     "kimi-k2": (61 * (512 + 64) * 2, 1_026_408_232_448, 131072),  # 70,272: MLA as DeepSeek V3
+    # Llama 4: 36 chunked (8,192) + 12 global layers; per token before chunks cap anything
+    "llama4-scout": (2 * 48 * 8 * 128 * 2, 108_641_793_536, 10485760),  # 196,608
+    "llama4-maverick": (2 * 48 * 8 * 128 * 2, 401_583_781_376, 1048576),  # 196,608
 }
 
 

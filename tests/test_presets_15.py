@@ -54,3 +54,11 @@ def test_names_people_type(name, preset):
 )
 def test_local_global_mixes_at_full_context(run, preset, seq, total):
     assert run.json("size", preset, "--seq", str(seq))["total_bytes"] == total
+
+
+@pytest.mark.parametrize("preset", ["llama4-scout", "llama4-maverick"])
+def test_llama4_chunked_layers_hold_one_chunk(run, preset):
+    # 12 global layers hold all 131,072 tokens, 36 chunked layers at most 8,192;
+    # each layer keeps 8 KV heads x 128 x 2 B x 2 = 4,096 B per token.
+    total = 12 * 4096 * 131072 + 36 * 4096 * 8192  # 7,650,410,496, not 48 x 4,096 x 131,072
+    assert run.json("size", preset, "--seq", "131072")["total_bytes"] == total
