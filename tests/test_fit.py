@@ -294,6 +294,14 @@ TOO_BIG_FOR_ONE_H200 = {
     "llama3.1-405b",
     "deepseek-v3",
     "qwen3-next-80b-a3b",
+    # 70B-class in bf16: 70,553,706,496 x 2 = 141.11 GB
+    "llama3.1-70b",
+    "llama3.3-70b",
+    "deepseek-r1-distill-llama-70b",
+    "qwen3-235b-a22b",  # 235,093,634,560 x 2 = 470.19 GB
+    "kimi-k2",  # fp8: 1,026.41 GB
+    "llama4-scout",  # 108,641,793,536 x 2 = 217.28 GB
+    "llama4-maverick",  # 401,583,781,376 x 2 = 803.17 GB
 }
 
 
