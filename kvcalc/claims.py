@@ -17,6 +17,7 @@ check (exit 1), so CI notices when a formula change moves a documented number.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -184,6 +185,20 @@ def judge(spec: ModelSpec, claim: Claim) -> Outcome:
     return Outcome(
         claim=claim, value=value, published=published, verdict=verdict, explanation=explanation
     )
+
+
+def check_file(file: str | None, warn: Callable[[str], None] | None = None) -> list[Outcome]:
+    """Every claim in a claims YAML (default: the shipped configs/claims.yaml), judged."""
+    from kvcalc.catalog import load_claims, load_model
+
+    path = Path(file) if file is not None else default_claims_file()
+    outcomes = []
+    for claim in load_claims(path):
+        try:
+            outcomes.append(judge(load_model(claim.model, warn), claim))
+        except UsageError as exc:  # name the claim: a file of fifty is otherwise a hunt
+            raise UsageError(f"{path} claim {claim.id}: {exc}") from None
+    return outcomes
 
 
 def default_claims_file() -> Path:

@@ -60,6 +60,8 @@ class FitResult:
     pp: int
     k_format: ElementFormat
     v_format: ElementFormat
+    kv_heads: int | None
+    """The re-grouping asked for (--kv-heads, dial); None: as configured."""
     kv_heads_per_device: int
     """Most KV heads any device keeps per layer (after tp; a replica past one per rank)."""
     kv_heads_replicated: bool
@@ -119,6 +121,7 @@ def solve(
     *,
     seq: int | None = None,
     batch: int | None = None,
+    kv_heads: int | None = None,
 ) -> FitResult:
     """Longest context at `batch` (default 1) and most requests at `seq` (default max context)."""
     requests = batch or 1
@@ -151,6 +154,7 @@ def solve(
         pp=dep.pp,
         k_format=k_format,
         v_format=v_format,
+        kv_heads=kv_heads,
         kv_heads_per_device=dep.kv_heads_per_device,
         kv_heads_replicated=dep.tp > min(spec.kv_head_counts()),
         layers_per_device=dep.layers_per_device,
@@ -190,7 +194,7 @@ def fit_model(spec: ModelSpec, q: Question) -> FitResult:
         kv_only=q.kv_only,
     )
     dep = deploy(spec, q.tp, q.pp, q.kv_heads, q.engine)
-    return solve(spec, q.target, budget, dep, kf, vf, seq=q.seq, batch=q.batch)
+    return solve(spec, q.target, budget, dep, kf, vf, seq=q.seq, batch=q.batch, kv_heads=q.kv_heads)
 
 
 def what_would_fit(spec: ModelSpec, q: Question) -> list[str]:

@@ -6,7 +6,7 @@ from typing import Any
 
 from kvcalc.budget import Target
 from kvcalc.fit import FitResult
-from kvcalc.render import bin_, count, dec, new_table, plural
+from kvcalc.render import SCHEMA_VERSION, bin_, count, dec, new_table, plural
 from kvcalc.render_engine import log_lines
 from kvcalc.render_grid import Verbatim
 from kvcalc.spec import HardwareSpec
@@ -27,6 +27,7 @@ def device_text(target: Target, result: FitResult) -> str:
 def fit_json(result: FitResult) -> dict[str, Any]:
     b, t = result.budget, result.target
     return {
+        "schema_version": SCHEMA_VERSION,
         "model": result.spec.id,
         "target": {
             "name": t.name,
@@ -148,12 +149,7 @@ def fit_tables(result: FitResult) -> list[Any]:
         )
     )
     if result.asked_both:
-        verdict = "fits" if result.fits else "[bold red]does NOT fit[/bold red]"
-        lines.append(
-            f"{result.seq:,} tokens x {result.batch:,} requests {verdict}: "
-            f"{dec(result.used_bytes)} of {dec(b.kv_bytes)} KV per device, "
-            f"headroom {dec(result.headroom_bytes)} ({count(result.headroom_bytes)} B)"
-        )
+        lines.append(point_line(result))
     if b.devices > 1:
         lines.append(
             f"All {b.devices} devices: KV budget {dec(b.kv_bytes * b.devices)}, "
@@ -167,8 +163,24 @@ def fit_tables(result: FitResult) -> list[Any]:
     return lines
 
 
+def point_line(result: FitResult) -> str:
+    """Whether (seq, batch) fits one device's KV budget, and by how much."""
+    b = result.budget
+    if b.kv_bytes < 0:
+        return (
+            f"[bold red]does NOT fit[/bold red] on {result.target.name}: weights and overhead "
+            f"exceed usable memory by {dec(-b.kv_bytes)}"
+        )
+    verdict = "fits" if result.fits else "[bold red]does NOT fit[/bold red]"
+    return (
+        f"{result.seq:,} tokens x {plural(result.batch, 'request')} {verdict} on "
+        f"{result.target.name}: {dec(result.used_bytes)} of {dec(b.kv_bytes)} KV per device, "
+        f"headroom {dec(result.headroom_bytes)} ({count(result.headroom_bytes)} B)"
+    )
+
+
 def fit_all_json(results: list[FitResult]) -> dict[str, Any]:
-    return {"models": [fit_json(r) for r in results]}
+    return {"schema_version": SCHEMA_VERSION, "models": [fit_json(r) for r in results]}
 
 
 def fit_all_table(results: list[FitResult], seq: int | None) -> list[Any]:
@@ -189,15 +201,10 @@ def fit_all_table(results: list[FitResult], seq: int | None) -> list[Any]:
     )
     for r in results:
         b = r.budget
-        if b.kv_bytes < 0:
+        if b.kv_bytes < 0:  # weights and overhead alone exceed the memory: no KV answer
             table.add_row(
-                r.spec.id,
-                dec(b.weight_bytes),
-                f"-{dec(-b.kv_bytes)}",
-                "0",
-                count(r.spec.max_context),
-                "0",
-                count(r.seq),
+                r.spec.id, dec(b.weight_bytes), "does not fit", "-", count(r.spec.max_context),
+                "-", count(r.seq),
             )
             continue
         memory = "unbounded" if r.max_context_memory is None else count(r.max_context_memory)
@@ -213,8 +220,8 @@ def fit_all_table(results: list[FitResult], seq: int | None) -> list[Any]:
     return [table]
 
 
-def gpus_json(presets: tuple[HardwareSpec, ...]) -> list[dict[str, Any]]:
-    return [
+def gpus_json(presets: tuple[HardwareSpec, ...]) -> dict[str, Any]:
+    return {"schema_version": SCHEMA_VERSION, "gpus": [
         {
             "id": h.id,
             "name": h.name,
@@ -225,7 +232,7 @@ def gpus_json(presets: tuple[HardwareSpec, ...]) -> list[dict[str, Any]]:
             "default_util": h.default_util,
         }
         for h in presets
-    ]
+    ]}
 
 
 def gpus_table(presets: tuple[HardwareSpec, ...]) -> list[Any]:

@@ -8,6 +8,7 @@ check them; each field's docstring names its unit.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
@@ -25,6 +26,14 @@ from kvcalc.limits import MAX_LAYERS
 from kvcalc.units import parse_bytes
 
 _ID_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
+_FAMILIES = {
+    "deepseek": "DeepSeek",
+    "gpt": "gpt-oss",
+    "mixtral": "Mistral",
+    "mistral": "Mistral",
+    "qwen": "Qwen",
+    "phi": "Phi",
+}
 
 
 class _Frozen(BaseModel):
@@ -286,6 +295,12 @@ class ModelSpec(_Frozen):
     def per_head_kv(self) -> bool:
         """True when some layer stores K/V per KV head (so grouping can be dialed)."""
         return any(isinstance(g, PerHeadGroup) for g in self.cache_groups())
+
+    @property
+    def family(self) -> str:
+        """The model family, from the id's leading letters: llama3.1-8b -> Llama."""
+        letters = re.match(r"[a-z]*", self.id).group(0)  # type: ignore[union-attr]
+        return _FAMILIES.get(letters, letters.capitalize() or self.id)
 
     @property
     def attention_kind(self) -> str:

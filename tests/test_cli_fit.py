@@ -135,7 +135,7 @@ def test_no_fit_exit_1_with_suggestion(run):
 def test_gpus(run):
     out = run("gpus").stdout
     assert "h100-sxm-80gb" in out and "79.65 GiB" in out
-    rows = {r["id"]: r for r in run.json("gpus")}
+    rows = {r["id"]: r for r in run.json("gpus")["gpus"]}
     assert rows["rtx-4090"]["memory_bytes"] == 24_564 * 2**20
     assert rows["h200-141gb"]["bandwidth_gb_s"] == 4800
 
