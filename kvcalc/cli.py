@@ -778,37 +778,75 @@ def plot(
 
 @app.command()
 def check(
-    file: Annotated[
-        str | None,
+    files: Annotated[
+        list[str] | None,
         typer.Argument(
-            metavar="[FILE]", help="A claims YAML file [default: the shipped configs/claims.yaml]."
+            metavar="[FILE.md|DIR|CLAIMS.yaml]...",
+            help="Markdown documents, or directories searched for *.md: their kvcalc-annotated "
+            "figures and ```console blocks are recomputed (see docs/checking-documents.md). "
+            "A .yaml file is a claims file [default: the shipped configs/claims.yaml].",
         ),
+    ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Documents: also fail on figures in GB/GiB/MiB/tokens in an annotated "
+            "paragraph that no annotation covers.",
+        ),
+    ] = False,
+    fix: Annotated[
+        bool,
+        typer.Option(
+            "--fix",
+            help="Documents: rewrite off figures in place, at the document's own precision "
+            "and unit, and print the diff.",
+        ),
+    ] = False,
+    output: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            metavar="text|github",
+            help="Documents: github prints workflow annotations (::error file=,line=::).",
+        ),
+    ] = "text",
+    junit: Annotated[
+        str | None,
+        typer.Option("--junit", metavar="FILE", help="Documents: also write JUnit XML."),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Recompute documented KV-cache claims; exit 1 when a verdict differs from the record.
+    """Recompute documented KV-cache figures; exit 1 when one is off or its verdict changed.
 
-    Each claim names its source, configuration and published value; the verdict is
-    exact, within rounding (of the printed digits), or off (with the factor, and a
-    single configuration change that reproduces the figure when one does).
+    A verdict is exact, within rounding (of the printed digits), or off (with the
+    factor, and a single configuration change that reproduces the figure when one does).
+    A malformed annotation in a document exits 2 naming file:line.
     """
     from pathlib import Path
 
     from kvcalc import claims as checker
     from kvcalc.catalog import load_claims, load_model
+    from kvcalc.doccheck import check_command, is_claims_file
     from kvcalc.render_claims import check_json, check_tables
 
-    path = Path(file) if file is not None else checker.default_claims_file()
-    outcomes = []
-    for claim in load_claims(path):
-        try:
-            outcomes.append(checker.judge(load_model(claim.model, warn), claim))
-        except UsageError as exc:  # name the claim: a file of fifty is otherwise a hunt
-            raise UsageError(f"{path} claim {claim.id}: {exc}") from None
-    emit(as_json, check_json(outcomes), lambda: check_tables(outcomes))
-    bad = [o.claim.id for o in outcomes if not o.ok]
-    if bad:
-        raise NoFitError(f"{len(bad)} claim verdict(s) changed: {', '.join(bad)}")
+    documents = [f for f in files or [] if not is_claims_file(f)]
+    if documents:
+        check_command(documents, strict, fix, output, junit, as_json)
+    elif strict or fix or junit or output != "text":
+        raise UsageError("--strict, --fix, --format and --junit are for Markdown: give FILE.md")
+    claim_files = [Path(f) for f in files or [] if is_claims_file(f)]
+    for path in claim_files or ([] if documents else [checker.default_claims_file()]):
+        outcomes = []
+        for claim in load_claims(path):
+            try:
+                outcomes.append(checker.judge(load_model(claim.model, warn), claim))
+            except UsageError as exc:  # name the claim: a file of fifty is otherwise a hunt
+                raise UsageError(f"{path} claim {claim.id}: {exc}") from None
+        emit(as_json, check_json(outcomes), lambda o=outcomes: check_tables(o))
+        bad = [o.claim.id for o in outcomes if not o.ok]
+        if bad:
+            raise NoFitError(f"{len(bad)} claim verdict(s) changed: {', '.join(bad)}")
 
 
 @app.command("import")
