@@ -827,7 +827,7 @@ def check(
 
     from kvcalc import claims as checker
     from kvcalc.catalog import load_claims, load_model
-    from kvcalc.doccheck import check_command, is_claims_file
+    from kvcalc.doccheck_run import check_command, is_claims_file
     from kvcalc.render_claims import check_json, check_tables
 
     documents = [f for f in files or [] if not is_claims_file(f)]

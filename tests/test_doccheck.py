@@ -20,7 +20,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kvcalc.claims import verdict
-from kvcalc.doccheck import Checker, apply_fixes, check_paths, number_text, published_figure
+from kvcalc.doccheck import Checker, number_text, published_figure
+from kvcalc.doccheck_run import apply_fixes, check_paths
 from kvcalc.mdscan import figures_in
 
 DATA = Path(__file__).parent / "data" / "doccheck"
