@@ -151,7 +151,7 @@ def figures_in(text: str, start: int = 0, end: int | None = None) -> list[Figure
         before = text[s - 1] if s else " "
         if (
             before.isalnum()
-            or before in "_.,/"
+            or before in "_.,/^"  # 10^9 is not a figure 9
             or (
                 before == "-" and s >= 2 and text[s - 2].isalpha()  # GQA-8; 0.3-1.5 is a range
             )

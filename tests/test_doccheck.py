@@ -266,3 +266,17 @@ def test_apply_fixes_replaces_only_the_spans():
     assert apply_fixes("a 20.9 GB b 2.6 GB", [(12, 15, "21.5"), (2, 6, "171.8")]) == (
         "a 171.8 GB b 21.5 GB"
     )
+
+
+def test_the_documented_examples_are_valid_and_right(run, tmp_path):
+    # every ```markdown example in docs/checking-documents.md, checked as a document
+    from kvcalc.mdscan import Scan
+
+    text = (Path(__file__).parent.parent / "docs" / "checking-documents.md").read_text()
+    blocks = [text[f.body : f.body_end] for f in Scan(text).fences if f.info == "markdown"]
+    assert len(blocks) >= 6
+    for i, block in enumerate(blocks):
+        (tmp_path / f"example{i}.md").write_text(block)
+    result = run("check", "--strict", str(tmp_path))
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "as expected" in result.stdout and "console" not in result.stderr
