@@ -21,6 +21,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 	$(BIN)/kvcalc check  # documented numbers (configs/claims.yaml) still get their recorded verdicts
+	$(BIN)/kvcalc check README.md docs  # our own documents' annotated figures and console blocks
 
 lint: $(STAMP)
 	$(BIN)/ruff check kvcalc tests
