@@ -30,8 +30,8 @@ from kvcalc.doccheck_syntax import (
     lookup,
     parse,
 )
-from kvcalc.mdscan import UNITS, Figure, Scan
-from kvcalc.units import GB, GiB, UnitError, parse_bytes, parse_count
+from kvcalc.mdscan import UNITS, Figure, Scan, unit_scale
+from kvcalc.units import GB, GiB, UnitError, fixed, parse_bytes, parse_count
 
 CONSOLE_INFOS = ("console", "shell-session")
 
@@ -107,25 +107,21 @@ class Report:
 
 
 def number_text(value: Fraction, places: int, commas: bool) -> str:
-    """value at `places` decimals, half-even as units.fixed: 171.798691840 -> '171.8' at 1."""
-    scaled = round(value * 10**places)
-    sign = "-" if scaled < 0 else ""
-    whole, frac = divmod(abs(scaled), 10**places)
-    head = f"{whole:,}" if commas else str(whole)
-    return f"{sign}{head}.{frac:0{places}d}" if places else f"{sign}{head}"
+    """value at `places` decimals (units.fixed, half-even): 171.798691840 -> '171.8' at 1."""
+    text = fixed(value, 1, places)
+    return text if commas else text.replace(",", "")
 
 
 def published_figure(figure: Figure, unit: str | None = None) -> Published:
     """The figure read exactly with claims.read_published, in its base unit (bytes, s)."""
-    unit = unit or figure.unit
-    scale = UNITS[unit][1] if unit else Fraction(1)
+    unit = figure.unit if unit is None else unit
     p = read_published(figure.number)
-    return Published(p.value * scale, p.half_ulp * scale, unit, p.places)
+    return Published(p.value * unit_scale(unit), p.half_ulp * unit_scale(unit), unit, p.places)
 
 
 def exact_text(value: Fraction, figure: Figure, unit: str) -> str:
     """The exact value in the figure's unit, two digits finer than printed unless exact."""
-    scaled = value / (UNITS[unit][1] if unit else 1)
+    scaled = value / unit_scale(unit)
     places = figure.places if (scaled * 10**figure.places).denominator == 1 else figure.places + 2
     shown = number_text(scaled, places, True)
     return shown + unit if unit in ("x", "\u00d7") else f"{shown} {unit}".strip()
@@ -244,8 +240,10 @@ class Checker:
         said = verdict(value, published)
         fix = None
         if said == "off" and target.expect != "off":
-            commas = "," in figure.number or abs(published.value / published_scale(unit)) < 1000
-            new = number_text(value / published_scale(unit), figure.places, commas)
+            # thousands separators as the document writes them ('2048.00 MiB' has none);
+            # a figure under 1,000 shows no habit, so the project's style (commas) applies
+            commas = "," in figure.number or abs(published.value / unit_scale(unit)) < 1000
+            new = number_text(value / unit_scale(unit), figure.places, commas)
             fix = (figure.start, figure.number_end, new)
         explanation = ""
         if said == "off":
@@ -322,10 +320,6 @@ class Checker:
                     )
                 )
         return found
-
-
-def published_scale(unit: str) -> Fraction:
-    return UNITS[unit][1] if unit else Fraction(1)
 
 
 def _unit_of(target: Target, figure: Figure) -> str:

@@ -155,7 +155,7 @@ def lookup(payload: Any, key: str) -> Fraction:
     for part in key.split("."):
         if isinstance(node, dict):
             if part not in node:
-                known = ", ".join(k for k, v in node.items() if not isinstance(v, (dict, list)))
+                known = ", ".join(node)
                 raise AnnotationError(f"no '{part}' in the --json output (it has: {known})")
             node = node[part]
         elif isinstance(node, list):

@@ -59,6 +59,11 @@ _FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
 _COMMENT = "<!--"
 
 
+def unit_scale(unit: str) -> Fraction:
+    """How many base units (bytes, tokens, seconds) one printed unit is: 'GB' -> 10^9."""
+    return UNITS[unit][1] if unit else Fraction(1)
+
+
 @dataclass(frozen=True, slots=True)
 class Figure:
     """A number as printed: '20.9 GB' is number '20.9' (1 place) and unit 'GB'."""
@@ -78,10 +83,6 @@ class Figure:
     def kind(self) -> str:
         """bytes, rate, tokens, requests, seconds, ratio, or '' (a bare number)."""
         return UNITS[self.unit][0] if self.unit else ""
-
-    @property
-    def scale(self) -> Fraction:
-        return UNITS[self.unit][1] if self.unit else Fraction(1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ Every line starts with file:line:col, so editors and CI jump to the figure:
 from __future__ import annotations
 
 import difflib
+import os
 from collections import Counter
 from typing import Any
 from xml.etree import ElementTree
@@ -98,15 +99,23 @@ def _escape(text: str, prop: bool = False) -> str:
     return text.replace(":", "%3A").replace(",", "%2C") if prop else text
 
 
+def _in_repository(path: str) -> str:
+    # GitHub places an annotation by a path relative to the checkout (the working directory)
+    if os.path.isabs(path):
+        relative = os.path.relpath(path)
+        return path if relative.startswith("..") else relative
+    return path
+
+
 def github_lines(report: Report) -> list[str]:
     """::error workflow commands on the figures' lines, then the summary."""
     lines = []
     for r in report.failed:
-        where = f"file={_escape(r.path, True)},line={r.line},col={r.col}"
+        where = f"file={_escape(_in_repository(r.path), True)},line={r.line},col={r.col}"
         title = _escape(f"kvcalc check: {verdict_text(r)}", True)
         lines.append(f"::error {where},title={title}::{_escape(message(r))}")
     for p in report.problems:
-        where = f"file={_escape(p.path, True)},line={p.line},col={p.col}"
+        where = f"file={_escape(_in_repository(p.path), True)},line={p.line},col={p.col}"
         title = _escape("kvcalc check: malformed annotation", True)
         lines.append(f"::error {where},title={title}::{_escape(p.message)}")
     return [*lines, summary(report)]

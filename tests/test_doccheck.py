@@ -197,13 +197,15 @@ def test_malformed_annotations_exit_2_naming_file_and_line(run, tmp_path, text, 
     assert f"first at {doc}:{line}: " in result.stderr and message in result.stderr
 
 
-def test_github_format_annotates_the_lines(run):
-    result = run("check", "--format", "github", str(ARTICLE))
+def test_github_format_annotates_the_lines(run, monkeypatch):
+    monkeypatch.chdir(ARTICLE.parent.parent.parent.parent)  # the checkout's root
+    result = run("check", "--format", "github", str(ARTICLE))  # absolute: made relative
     assert result.exit_code == 1
     lines = [line for line in result.stdout.splitlines() if line.startswith("::error ")]
     assert len(lines) == 6
     assert lines[0].startswith(
-        f"::error file={ARTICLE},line=20,col=1,title=kvcalc check%3A off x8.22::20.9 GB is"
+        "::error file=tests/data/doccheck/article.md,line=20,col=1,"
+        "title=kvcalc check%3A off x8.22::20.9 GB is 171.799 GB"
     )
 
 
@@ -280,3 +282,70 @@ def test_the_documented_examples_are_valid_and_right(run, tmp_path):
     result = run("check", "--strict", str(tmp_path))
     assert result.exit_code == 0, result.stdout + result.stderr
     assert "as expected" in result.stdout and "console" not in result.stderr
+
+
+def test_console_fix_keeps_a_table_column_aligned(run, tmp_path):
+    doc = tmp_path / "table.md"
+    row = " GQA-8 (model)    8     327,680   671.09 MB      2.6 GB    20.00 GiB      8x"
+    doc.write_text(f"```console\n$ kvcalc size llama3-70b --seq 2048 --batch 32\n{row}\n```\n")
+    assert run("check", str(doc)).exit_code == 1
+    assert run("check", "--fix", str(doc)).exit_code == 0
+    fixed = doc.read_text().splitlines()[2]
+    # '21.47 GB' is 2 characters longer than '2.6 GB': it takes 2 spaces from its left
+    assert fixed == " GQA-8 (model)    8     327,680   671.09 MB    21.47 GB    20.00 GiB      8x"
+    assert len(fixed) == len(row)
+
+
+def test_console_lines_match_whatever_the_spacing(run, tmp_path):
+    doc = tmp_path / "narrow.md"
+    doc.write_text(
+        "```console\n$ kvcalc size llama3-70b --seq 2048 --batch 32\n"
+        "MHA 64 2,621,440 5.37 GB 171.80 GB 160.00 GiB 1x\n```\n"
+    )
+    result = run("check", str(doc))
+    assert result.exit_code == 0, result.stdout
+    assert "6 numbers as printed" in result.stdout  # 64, 2,621,440, ..., 1x
+
+
+def test_fix_without_anything_off_writes_nothing(run, tmp_path):
+    doc = tmp_path / "fine.md"
+    doc.write_text("<!-- kvcalc: size llama3-70b --seq 2048 --batch 32 --> 21.47 GB\n")
+    before = doc.stat().st_mtime_ns
+    result = run("check", "--fix", str(doc))
+    assert result.exit_code == 0 and "---" not in result.stdout and "fixed" not in result.stdout
+    assert doc.stat().st_mtime_ns == before
+
+
+def test_annotation_grammar():
+    from kvcalc.doccheck_syntax import Target, parse
+
+    a = parse(" kvcalc: size llama3-70b\n  --seq 2048 -> total_bytes in B, expect off ")
+    assert a is not None and a.argv == ("size", "llama3-70b", "--seq", "2048")
+    assert a.targets == (Target("total_bytes", "B", None), Target(None, None, "off"))
+    assert parse("kvcalc: kvcalc fit x --json").argv == ("fit", "x")  # type: ignore[union-attr]
+    assert parse("kvcalc: size x -> max_batch expect within rounding").targets == (  # type: ignore[union-attr]
+        Target("max_batch", None, "within rounding"),
+    )
+    assert parse(" a plain comment ") is None
+
+
+def test_key_paths_reach_into_lists():
+    from kvcalc.doccheck_syntax import AnnotationError, lookup
+
+    payload = {
+        "variants": [{"name": "configured", "total_bytes": 8}, {"name": "mha", "total_bytes": 64}],
+        "rows": [{"kv_heads": 4, "mha_ratio": 16.0}],
+        "steps": [{"step_seconds_min_exact": "158771728/3271484375"}],
+    }
+    assert lookup(payload, "variants.mha.total_bytes") == 64
+    assert lookup(payload, "variants.0.total_bytes") == 8
+    assert lookup(payload, "rows.kv_heads=4.mha_ratio") == 16
+    assert lookup(payload, "steps.0.step_seconds_min_exact") == Fraction(158771728, 3271484375)
+    for bad, message in [
+        ("variants.5.total_bytes", "index 5 is past the 2 items"),
+        ("variants.mqa.total_bytes", "no list item 'mqa'"),
+        ("variants", "not a number"),
+        ("nope", "it has: variants, rows, steps"),
+    ]:
+        with pytest.raises(AnnotationError, match=message):
+            lookup(payload, bad)
