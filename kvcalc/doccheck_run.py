@@ -58,18 +58,22 @@ def run_in_process(argv: tuple[str, ...]) -> Ran:
 
 
 def markdown_files(paths: list[str]) -> list[Path]:
-    """The documents named: files as given, directories searched for *.md (hidden dirs skipped)."""
+    """The documents named: files as given; directories searched for *.md and *.markdown,
+    skipping hidden directories (.git, .venv) and never following a symlinked directory."""
     found: list[Path] = []
     for name in paths:
         path = Path(name)
+        if not name.strip():
+            raise UsageError("an empty path: name a Markdown file or a directory")
         if path.is_dir():
-            inside = sorted(
-                p
-                for p in path.rglob("*")
-                if p.suffix.lower() in MARKDOWN_SUFFIXES
-                and p.is_file()
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
+            inside = []
+            for folder, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                inside += [
+                    Path(folder, f)
+                    for f in sorted(files)
+                    if f.lower().endswith(MARKDOWN_SUFFIXES) and not f.startswith(".")
+                ]
             if not inside:
                 raise UsageError(f"{name} is a directory with no Markdown files (*.md) in it")
             found += inside
