@@ -832,21 +832,25 @@ def check(
 
     documents = [f for f in files or [] if not is_claims_file(f)]
     if documents:
+        if len(documents) != len(files or []):
+            raise UsageError("check Markdown documents or a claims YAML file, not both at once")
         check_command(documents, strict, fix, output, junit, as_json)
-    elif strict or fix or junit or output != "text":
+        return
+    if strict or fix or junit or output != "text":
         raise UsageError("--strict, --fix, --format and --junit are for Markdown: give FILE.md")
-    claim_files = [Path(f) for f in files or [] if is_claims_file(f)]
-    for path in claim_files or ([] if documents else [checker.default_claims_file()]):
-        outcomes = []
-        for claim in load_claims(path):
-            try:
-                outcomes.append(checker.judge(load_model(claim.model, warn), claim))
-            except UsageError as exc:  # name the claim: a file of fifty is otherwise a hunt
-                raise UsageError(f"{path} claim {claim.id}: {exc}") from None
-        emit(as_json, check_json(outcomes), lambda o=outcomes: check_tables(o))
-        bad = [o.claim.id for o in outcomes if not o.ok]
-        if bad:
-            raise NoFitError(f"{len(bad)} claim verdict(s) changed: {', '.join(bad)}")
+    if len(files or []) > 1:
+        raise UsageError("one claims YAML file at a time")
+    path = Path(files[0]) if files else checker.default_claims_file()
+    outcomes = []
+    for claim in load_claims(path):
+        try:
+            outcomes.append(checker.judge(load_model(claim.model, warn), claim))
+        except UsageError as exc:  # name the claim: a file of fifty is otherwise a hunt
+            raise UsageError(f"{path} claim {claim.id}: {exc}") from None
+    emit(as_json, check_json(outcomes), lambda: check_tables(outcomes))
+    bad = [o.claim.id for o in outcomes if not o.ok]
+    if bad:
+        raise NoFitError(f"{len(bad)} claim verdict(s) changed: {', '.join(bad)}")
 
 
 @app.command("import")

@@ -349,3 +349,8 @@ def test_key_paths_reach_into_lists():
     ]:
         with pytest.raises(AnnotationError, match=message):
             lookup(payload, bad)
+
+
+def test_documents_and_claims_files_are_checked_in_separate_runs(run):
+    result = run("check", str(ARTICLE), "configs/claims.yaml")
+    assert result.exit_code == 2 and "not both at once" in result.stderr
