@@ -133,9 +133,10 @@ class Scan:
         return i >= 0 and offset < self._hidden[i][1]
 
     def paragraph_of(self, offset: int) -> tuple[int, int]:
-        for start, end in self.paragraphs:
-            if start <= offset < end:
-                return start, end
+        """[start, end) of the paragraph holding offset ((offset, offset) outside one)."""
+        i = bisect.bisect_right(self.paragraphs, (offset, len(self.text) + 1)) - 1
+        if i >= 0 and self.paragraphs[i][0] <= offset < self.paragraphs[i][1]:
+            return self.paragraphs[i]
         return offset, offset
 
     def figures(self, start: int, end: int) -> list[Figure]:

@@ -20,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kvcalc.claims import verdict
-from kvcalc.doccheck import Checker, number_text, published_figure
+from kvcalc.doccheck import Checker, Ran, number_text, published_figure
 from kvcalc.doccheck_run import apply_fixes, check_paths
 from kvcalc.mdscan import figures_in
 
@@ -354,3 +354,24 @@ def test_key_paths_reach_into_lists():
 def test_documents_and_claims_files_are_checked_in_separate_runs(run):
     result = run("check", str(ARTICLE), "configs/claims.yaml")
     assert result.exit_code == 2 and "not both at once" in result.stderr
+
+
+FRAGMENTS = [
+    "<!-- kvcalc: size m -->", "<!-- kvcalc: size m -> max_batch, total_bytes in GB -->",
+    "<!-- kvcalc: skip -->", "<!-- kvcalc: fit -> expect off -->", "<!-- kvcalc: nope -->",
+    "<!--", "-->", "21.47 GB", "2.6 GB", "7 requests", "8,192 tokens", "3", " ", "\n", "\n\n",
+    "```console\n", "```\n", "$ kvcalc size m\n", "$ kvcalc check\n", "`", "|",
+]  # fmt: skip
+
+
+@given(st.lists(st.sampled_from(FRAGMENTS), max_size=12))
+def test_any_document_gets_results_or_problems_never_a_crash(pieces):
+    # a stub runner: every command 'prints' the same JSON, so only the document varies
+    def stub(argv):
+        return Ran(0, json.dumps({"total_bytes": 21474836480, "max_batch": 7}), "")
+
+    report = Checker(stub, strict=True).check_text("fuzz.md", "".join(pieces))
+    assert all(
+        r.verdict in ("exact", "within rounding", "off", "not covered", "not printed")
+        for r in report.results
+    )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kvcalc.mdscan import Scan, figures_in
 
@@ -49,3 +51,31 @@ def test_positions_and_paragraphs_keep_crlf_offsets():
     figure = scan.figures(0, len(text))[0]
     assert scan.position(figure.start) == (3, 3)
     assert [text[s:e] for s, e in scan.paragraphs] == ["a\r\n", "b 2 GB\r\nc\r\n"]
+
+
+PIECES = [
+    "<!--",
+    "-->",
+    "`",
+    "```",
+    "~~~",
+    "\n",
+    "\r\n",
+    " ",
+    "21.47 GB",
+    "8x",
+    "70B",
+    "-",
+    "kvcalc:",
+]
+
+
+@given(st.lists(st.one_of(st.sampled_from(PIECES), st.text(max_size=5)), max_size=40))
+def test_any_text_scans_into_ordered_figures_inside_it(pieces):
+    text = "".join(pieces)
+    scan = Scan(text)
+    figures = scan.figures(0, len(text))
+    assert all(0 <= f.start < f.number_end <= f.end <= len(text) for f in figures)
+    assert all(a.end <= b.start for a, b in zip(figures, figures[1:], strict=False))
+    for start, end in scan.paragraphs:
+        assert scan.paragraph_of(start) == (start, end)
