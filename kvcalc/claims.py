@@ -133,6 +133,11 @@ def _judge(value: Fraction, published: Published) -> str:
     return "off"
 
 
+# The verdict rule, public for other checkers (kvcalc/doccheck.py judges figures in
+# Markdown with it): one rule for claims.yaml and documents, so they cannot drift.
+verdict = _judge
+
+
 def reproductions(spec: ModelSpec, claim: Claim, published: Published) -> list[str]:
     """Single changes of the claim's configuration whose exact bytes round to the figure."""
     found: list[str] = []
