@@ -9,7 +9,7 @@
 Grammar, after 'kvcalc:':  COMMAND ARGS... [-> FIGURE[, FIGURE...]]
 with FIGURE = [KEY] [in UNIT] [expect exact|within rounding|off].  Without '->' the
 annotation covers one figure and the command's default quantity for that figure's unit.
-KEY is a path into the command's --json output: 'total_bytes', 'budget.kv_bytes',
+KEY is a path into the command's --json output: 'total_bytes', 'budget.kv_budget_bytes',
 'variants.mha.total_bytes' (a list item by index, by its name/model/id, or by field=value).
 """
 
@@ -35,7 +35,7 @@ VERDICTS = ("exact", "within rounding", "off")
 DEFAULT_KEYS: dict[tuple[str, str], str] = {
     ("size", "bytes"): "total_bytes",
     ("size", "ratio"): "variants.0.mha_ratio",
-    ("fit", "bytes"): "budget.kv_bytes",
+    ("fit", "bytes"): "budget.kv_budget_bytes",
     ("fit", "tokens"): "max_context",
     ("fit", "requests"): "max_batch",
     ("decode", "bytes"): "steps.0.total_bytes",
@@ -176,7 +176,7 @@ def _item(items: list[Any], part: str) -> Any:
             continue
         if eq and str(item.get(field)) == want:
             return item
-        if not eq and part in (item.get("name"), item.get("model"), item.get("id")):
+        if not eq and part in (item.get("form"), item.get("model"), item.get("id")):
             return item
     raise AnnotationError(f"no list item '{part}' (by index, name/model/id, or field=value)")
 

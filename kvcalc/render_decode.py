@@ -22,7 +22,7 @@ def rate(value: Fraction) -> str:
 
 def step_json(step: DecodeStep) -> dict[str, Any]:
     return {
-        "name": step.name,
+        "form": step.name,
         "attention": step.attention,
         "kv_heads": step.kv_heads,
         "weight_bytes": step.weight_bytes,
@@ -40,7 +40,7 @@ def decode_json(result: Decode, device: str) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "model": result.spec.id,
-        "device": device,
+        "device_label": device,
         "bandwidth_bytes_per_s": first.bandwidth,
         "tp": result.tp,
         "seq": first.seq,

@@ -12,7 +12,6 @@ from kvcalc.units import fixed
 
 def dial_json(answer: DialAnswer) -> dict[str, Any]:
     spec, rows, fits, steps = answer.spec, answer.rows, answer.fits, answer.steps
-    dtype_label = answer.setup.dtype_label
     mha_total = rows[-1].result.total_bytes
 
     def extra(i: int) -> dict[str, Any]:
@@ -32,7 +31,7 @@ def dial_json(answer: DialAnswer) -> dict[str, Any]:
         "seq": rows[0].result.seq,
         "batch": rows[0].result.batch,
         "tp": answer.setup.tp,
-        "kv_dtype": dtype_label,
+        "kv_dtype": answer.setup.kv_dtype,
         "query_heads": spec.num_query_heads,
         "configured_kv_heads": spec.num_kv_heads,
         "rows": [

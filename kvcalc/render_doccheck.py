@@ -179,7 +179,7 @@ def report_json(report: Report, fixed: list[tuple[str, str, str]] | None = None)
                 "line": r.line,
                 "col": r.col,
                 "figure": r.figure,
-                "source": r.source,
+                "recomputed": r.source,
                 "verdict": r.verdict,
                 "expected": r.expect,
                 "ok": r.ok,

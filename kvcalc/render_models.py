@@ -75,6 +75,7 @@ def model_detail_json(spec: ModelSpec, bytes_per_token: int) -> dict[str, Any]:
     stored = spec.model_dump(mode="json")
     for key in ("head_dim", "v_head_dim", "max_context", "num_layers"):
         stored.pop(key)
+    stored["checkpoint_bytes"] = stored.pop("weight_bytes")  # the exact tensor bytes, or None
     return {
         "schema_version": SCHEMA_VERSION,
         **model_row(spec, bytes_per_token),

@@ -20,19 +20,20 @@ def plot_json(chart: Chart) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "title": chart.title,
-        "x": chart.axis,
+        "axis": chart.axis,
         "xs": list(chart.xs),
         "series": [
             {
                 "label": s.label,
                 "model": s.model,
-                "total_bytes": list(s.ys),
+                "total_bytes_by_x": list(s.ys),
                 "mark": None if s.mark is None else {"x": s.mark[0], "total_bytes": s.mark[1]},
             }
             for s in chart.series
         ],
         "budgets": [
-            {"model": b.model, "label": b.label, "kv_bytes": b.kv_bytes} for b in chart.budgets
+            {"model": b.model, "label": b.label, "kv_budget_bytes": b.kv_bytes}
+            for b in chart.budgets
         ],
         "model_max_contexts": [{"model": m, "tokens": n} for m, n in chart.max_contexts],
     }

@@ -19,7 +19,7 @@ def group_json(group: GroupSize) -> dict[str, Any]:
     fields = asdict(group.cache)  # type: ignore[call-overload]
     return {
         "kind": group.cache.kind,
-        "layers": group.count,
+        "count": group.count,
         **fields,
         "tokens_held": group.tokens_held,
         "cells": group.cells,
@@ -40,7 +40,7 @@ def mha_total_of(shown: tuple[Variant, ...], query_heads: int) -> int | None:
 def variant_json(variant: Variant, mha_total: int | None) -> dict[str, Any]:
     result = variant.result
     return {
-        "name": variant.name,
+        "form": variant.name,
         "attention": variant.attention,
         "kv_heads": variant.kv_heads,
         "bytes_per_token": result.bytes_per_token,

@@ -49,6 +49,12 @@ class Setup:
     """What the engine does with the chosen formats (printed as notes)."""
 
     @property
+    def kv_dtype(self) -> str:
+        """'fp16', or 'q8_0/q4_0' when K and V differ (the JSON key kv_dtype)."""
+        k, v = self.k_format.name, self.v_format.name
+        return k if k == v else f"{k}/{v}"
+
+    @property
     def dtype_label(self) -> str:
         k, v = self.k_format.name, self.v_format.name
         return k if k == v else f"K {k} / V {v}"

@@ -334,7 +334,7 @@ def test_key_paths_reach_into_lists():
     from kvcalc.doccheck_syntax import AnnotationError, lookup
 
     payload = {
-        "variants": [{"name": "configured", "total_bytes": 8}, {"name": "mha", "total_bytes": 64}],
+        "variants": [{"form": "configured", "total_bytes": 8}, {"form": "mha", "total_bytes": 64}],
         "rows": [{"kv_heads": 4, "mha_ratio": 16.0}],
         "steps": [{"step_seconds_min_exact": "158771728/3271484375"}],
     }
