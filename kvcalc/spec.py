@@ -89,7 +89,7 @@ def _check_state_dtype(name: str) -> str:
         fmt = kv_format(name)
     except UnknownNameError as exc:
         raise ValueError(str(exc)) from None
-    if fmt.block_values != 1:
+    if not fmt.plain:  # one value per element, no scales beside it
         raise ValueError(f"state_dtype must be a plain format (fp32, bf16, fp16), not {fmt.name}")
     return fmt.name
 
