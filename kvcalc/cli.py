@@ -125,7 +125,9 @@ DtypeOpt = Annotated[
         "--kv-dtype",
         metavar="DTYPE",
         help="Cache element format of K and V: fp32, fp16 [default], bf16, fp8 (=fp8_e4m3), "
-        "fp8_e5m2, int8, int4, or llama.cpp q8_0, q5_1, q5_0, q4_1, q4_0, iq4_nl.",
+        "fp8_e5m2, int8, int4; llama.cpp q8_0, q5_1, q5_0, q4_1, q4_0, iq4_nl; vLLM "
+        "int8/fp8/int4_per_token_head, nvfp4, fp8_ds_mla, nvfp4_ds_mla, turboquant_*, "
+        "ultraquant_4bit; SGLang mxfp8, fp4_mx_block16 (engine spellings accepted).",
     ),
 ]
 KDtypeOpt = Annotated[
@@ -142,7 +144,8 @@ EngineOpt = Annotated[
         "--engine",
         metavar="NAME",
         help="Size as this engine allocates: ideal (exact tokens) [default], vllm (16-token "
-        "blocks), sglang (token pool + padding page), llamacpp (n_ctx padded to 256; "
+        "blocks), sglang (token pool + padding page), tensorrt-llm (32-token blocks; budget a "
+        "fraction of the memory free after loading), llamacpp (n_ctx padded to 256; "
         "llamacpp-b5400 for the older rules), transformers (StaticCache).",
     ),
 ]
@@ -151,7 +154,7 @@ BlockOpt = Annotated[
     typer.Option(
         "--block-size",
         metavar="TOKENS",
-        help="vLLM block size [16] or SGLang page size [1].",
+        help="vLLM block size [16], SGLang page size [1] or TensorRT-LLM tokens_per_block [32].",
     ),
 ]
 
@@ -496,6 +499,14 @@ def fit(
     v_dtype: VDtypeOpt = None,
     engine: EngineOpt = "ideal",
     block_size: BlockOpt = None,
+    max_tokens: Annotated[
+        int | None,
+        typer.Option(
+            "--max-tokens",
+            metavar="TOKENS",
+            help="TensorRT-LLM's max_tokens (max_tokens_in_paged_kv_cache): caps its pool.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The longest context and the most concurrent requests that fit a memory budget.
@@ -524,6 +535,10 @@ def fit(
             "--kv-only leaves no room for --weights or --overhead; give one or the other"
         )
     chosen, k_fmt, v_fmt = cache_formats(kv_dtype, k_dtype, v_dtype, engine, block_size)
+    if max_tokens is not None:
+        from kvcalc.engines import configure
+
+        chosen = configure(chosen, "max_tokens", max_tokens)
     question = solver.Question(
         target=target,
         tp=tp_size,

@@ -83,6 +83,9 @@ class FitResult:
     """--seq and --batch were both given: the question is whether that point fits."""
     used_bytes: int
     """KV bytes per device at (seq, batch)."""
+    capacity_bytes: int
+    """KV bytes the engine's allocation holds: the KV budget, or TensorRT-LLM's pool of
+    whole blocks rounded up past it.  Answers fill this exactly."""
     headroom_bytes: int
     fits: bool
     at_answer: SizeResult | None
@@ -112,18 +115,20 @@ def solve(
     requests = batch or 1
     tokens = seq or spec.max_context
     kv = budget.kv_bytes
+    k_token, v_token = dep.token_kv_bytes(k_format, v_format)
+    pool = dep.engine.pool(kv, k_token, v_token, tokens, dep.caches) if kv >= 0 else None
+    # what the engine's allocation holds: the budget, or TensorRT-LLM's blocks rounded up
+    room = dep.engine.capacity(kv, pool)
     context: int | None = 0
     most = 0
     if kv >= 0:
-        context = max_context(dep, requests, kv, k_format, v_format)
-        most = max_batch(dep, tokens, kv, k_format, v_format)
+        context = max_context(dep, requests, room, k_format, v_format)
+        most = max_batch(dep, tokens, room, k_format, v_format)
     usable = spec.max_context if context is None else min(context, spec.max_context)
     used = dep.bytes_per_device(tokens, requests, k_format, v_format)
     asked_both = seq is not None and batch is not None
-    fits = kv >= 0 and kv - used >= 0 if asked_both else context != 0
+    fits = kv >= 0 and room - used >= 0 if asked_both else context != 0
     at_answer = dep.worst_stage(usable, requests, k_format, v_format) if usable else None
-    k_token, v_token = dep.token_kv_bytes(k_format, v_format)
-    pool = dep.engine.pool(kv, k_token, v_token, tokens, dep.caches) if kv >= 0 else None
     return FitResult(
         spec=spec,
         target=target,
@@ -146,7 +151,8 @@ def solve(
         max_batch=most,
         asked_both=asked_both,
         used_bytes=used,
-        headroom_bytes=kv - used,
+        capacity_bytes=room,
+        headroom_bytes=room - used,
         fits=fits,
         at_answer=at_answer if kv >= 0 else None,
         pool=pool,
