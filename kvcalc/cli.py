@@ -460,7 +460,9 @@ def fit(
             "--util",
             metavar="F",
             help="Usable fraction of device memory, in (0, 1] [default: 0.9 on GPU "
-            "as vLLM's gpu_memory_utilization, 1 on CPU, 0.75 on Apple presets].",
+            "as vLLM's gpu_memory_utilization, 1 on CPU, 0.75 on Apple presets]; with "
+            "--engine tensorrt-llm, its free_gpu_memory_fraction of the memory left after "
+            "weights and overhead.",
         ),
     ] = None,
     weights: Annotated[
