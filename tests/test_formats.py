@@ -77,6 +77,11 @@ def test_per_head_formats_per_token_per_layer(name, k, v, kind):
         ("bf16", 1_152),
         ("fp8_e4m3", 576),
         ("nvfp4", 324),
+        # SGLang's block formats on a latent (kvcalc's ideal profile; SGLang's MLA pool is
+        # sized in 16/8-bit only): mxfp8 576 / 32 = 18 blocks x 33 B = 594; fp4_mx_block16
+        # 576 / 16 = 36 blocks x 9 B = 324
+        ("mxfp8", 594),
+        ("fp4_mx_block16", 324),
     ],
 )
 def test_latent_formats_per_token_per_layer(name, row):
