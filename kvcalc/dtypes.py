@@ -1,10 +1,8 @@
 """Element formats for the KV cache and for weights: the one table of their sizes.
 
-A cache format is a block of `block_values` values stored in `block_bytes` bytes.
-Plain formats are blocks of one value (fp16: 1 value in 2 bytes); packed int4 is
-2 values in 1 byte; llama.cpp's q8_0 is 32 int8 values plus one fp16 scale =
-34 bytes.  A row of n values takes ceil(n / block_values) * block_bytes bytes,
-which is how ggml sizes a row (ggml_row_size) when n is a multiple of the block.
+Cache formats (element.py says what one is): plain types, llama.cpp's blocks, and the
+engines' own formats (engine_formats.py), under kvcalc names with the engines' spellings
+as aliases.
 
 Weight formats carry bits per weight as an exact fraction: block formats are
 exact (q4_0: 18 bytes per 32 weights = 4.5 bits); llama.cpp's K-quant mixes
@@ -18,177 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from difflib import get_close_matches
 from fractions import Fraction
-from typing import Any, TypeVar
+from typing import TypeVar
 
+from kvcalc.element import LATENT_KINDS, PER_HEAD_KINDS, ElementFormat
+from kvcalc.element import fmt as _fmt
+from kvcalc.engine_formats import ENGINE_FORMATS
 from kvcalc.errors import UnknownNameError, UsageError
 
-PER_HEAD_KINDS = frozenset({"full", "sliding", "chunked"})
-"""Cache kinds with per-head K and V rows (layers.CACHE_KINDS less latent and state)."""
-LATENT_KINDS = frozenset({"latent"})
-
-
-@dataclass(frozen=True, slots=True)
-class ElementFormat:
-    """A cache element format: `block_bytes` bytes hold `block_values` values.
-
-    Engine formats add what they store beside the values, as data read by the layer
-    classes (never a branch in a caller):
-
-    - `head_bytes` per KV head per row: vLLM's int8_per_token_head keeps one fp32
-      scale per token per head for K and one for V, carved from the same pool, so
-      8 KV heads x 128 dims cost 1,024 + 8 x 4 = 1,056 B of K per token per layer;
-    - `per_head`: blocks restart at every head (vLLM's nvfp4 packs head_dim // 2 bytes
-      of e2m1 plus head_dim // 16 fp8 scales per head), so head_dim must be a whole
-      number of blocks; ggml's formats block the whole row instead (ggml_row_size);
-    - `packed`: bit-packed codes with no per-block scale, ceil(n x bits / 8) bytes per
-      head (TurboQuant's 3-bit keys: 128 dims -> 48 B);
-    - `v_side`: V rows in another encoding (turboquant_k8v4: fp8 K, 4-bit V), and
-      `slot_align`: the per-head K + V slot rounded up to a multiple of it, the pad
-      counted in V (TurboQuant's slot_size_aligned rounds to even);
-    - `latent_bytes`: a fixed packed row for an MLA latent of `latent_dims`
-      (fp8_ds_mla: 656 B per token per layer for DeepSeek's 512 + 64);
-    - `kinds`: the cache kinds the format exists for, with the reason (fp8_ds_mla is an
-      MLA row only).
-    """
-
-    name: str
-    block_values: int
-    block_bytes: int
-    description: str
-    head_bytes: int = 0
-    per_head: bool = False
-    packed: bool = False
-    v_side: ElementFormat | None = None
-    slot_align: int = 1
-    latent_bytes: int | None = None
-    latent_dims: tuple[int, int] | None = None
-    kinds: frozenset[str] | None = None
-    kinds_reason: str = ""
-    source: str = ""
-    """Where the bytes come from (engine source file)."""
-
-    def row_bytes(self, n_values: int, heads: int = 1) -> int:
-        """Bytes for one row of n values (one token's K or V in one layer), blocked whole.
-
-        >>> KV_FORMATS["q8_0"].row_bytes(1024)  # 32 blocks x 34 bytes
-        1088
-        >>> KV_FORMATS["int8_per_token_head"].row_bytes(1024, heads=8)  # + 8 fp32 scales
-        1056
-        """
-        if self.packed:
-            data = -(-n_values * self.block_bytes // self.block_values)
-        else:
-            data = -(-n_values // self.block_values) * self.block_bytes
-        return data + heads * self.head_bytes
-
-    def head_row_bytes(self, kind: str, heads: int, dim: int) -> int:
-        """K bytes of one token in one layer of `heads` KV heads x `dim` values."""
-        self.check_kind(kind)
-        if not self.per_head:
-            return self.row_bytes(heads * dim, heads)
-        if dim % self.block_values and not self.packed:
-            raise UsageError(
-                f"{self.name} packs {self.block_values} values per block in every head; "
-                f"head_dim {dim} is not a multiple of {self.block_values}"
-            )
-        return heads * self.row_bytes(dim)
-
-    def v_row_bytes(self, kind: str, heads: int, k_dim: int, v_dim: int) -> int:
-        """V bytes of one token in one layer, with the slot pad when K + V are aligned.
-
-        >>> KV_FORMATS["turboquant_k8v4"].v_row_bytes("full", 1, 128, 128)  # 64 + 4
-        68
-        """
-        side = self.v_side or self
-        v_head = side.head_row_bytes(kind, 1, v_dim)
-        if self.slot_align > 1:
-            # one slot per head holds K then V; the engine rounds the slot up, not each part
-            slot = self.head_row_bytes(kind, 1, k_dim) + v_head
-            v_head += -slot % self.slot_align
-        return heads * v_head
-
-    def latent_row_bytes(self, kv_lora_rank: int, rope_dim: int) -> int:
-        """Bytes of one MLA latent row (one per token per layer, no V)."""
-        self.check_kind("latent")
-        if self.latent_bytes is None:
-            return self.row_bytes(kv_lora_rank + rope_dim)
-        if (kv_lora_rank, rope_dim) != self.latent_dims:
-            want = self.latent_dims or (0, 0)
-            raise UsageError(
-                f"{self.name} is a fixed {self.latent_bytes} B row for a {want[0]} + {want[1]} "
-                f"latent; this model's latent is {kv_lora_rank} + {rope_dim}"
-            )
-        return self.latent_bytes
-
-    def check_kind(self, kind: str) -> None:
-        if self.kinds is not None and kind not in self.kinds:
-            raise UsageError(
-                f"{self.name} has no form for {kind} layers: {self.kinds_reason}"
-            )
-
-    @property
-    def plain(self) -> bool:
-        """One value per block, nothing beside it (fp32, fp16, bf16, fp8, int8)."""
-        return (
-            self.block_values == 1
-            and self.head_bytes == 0
-            and self.v_side is None
-            and self.latent_bytes is None
-        )
-
-    @property
-    def summary(self) -> str:
-        """The storage in a few words: '1 B per value', '9 B per 16 values + 4 B per head'."""
-        if self.latent_bytes is not None:
-            return f"{self.latent_bytes} B per latent row"
-        per = "value" if self.block_values == 1 else f"{self.block_values} values"
-        text = f"{self.block_bytes} B per {per}"
-        if self.head_bytes:
-            text += f" + {self.head_bytes} B per head"
-        if self.v_side is not None:
-            text += f"; V {self.v_side.summary}"
-        return text
-
-    @property
-    def bits_per_value(self) -> Fraction:
-        return Fraction(self.block_bytes * 8, self.block_values)
-
-
-def _fmt(name: str, values: int, nbytes: int, description: str, **extra: Any) -> ElementFormat:
-    return ElementFormat(name, values, nbytes, description, **extra)
-
-
-# vLLM (vllm/v1/kv_cache_interface.py AttentionSpec.page_size_bytes): per-token-head modes
-# add 2 x block_size x num_kv_heads x 4 B (an fp32 scale for K and one for V) to each page
-_PTH = {
-    "head_bytes": 4,
-    "per_head": True,
-    "kinds": PER_HEAD_KINDS,
-    "kinds_reason": "per-token-head scales exist for per-head K/V rows; no vLLM MLA backend "
-    "(FlashMLA, CUTLASS MLA, FlashInfer MLA, Triton MLA) accepts them",
-    "source": "vllm/v1/kv_cache_interface.py (AttentionSpec.page_size_bytes)",
-}
-# TurboQuant (vllm/model_executor/layers/quantization/turboquant/config.py): per head one
-# slot of key_packed_size + value_packed_size bytes, rounded up to even (slot_size_aligned)
-_TQ = {
-    "per_head": True,
-    "packed": True,
-    "slot_align": 2,
-    "kinds": PER_HEAD_KINDS,
-    "kinds_reason": "TurboQuant packs one K and one V slot per KV head; an MLA latent has none",
-    "source": "vllm/model_executor/layers/quantization/turboquant/config.py (slot_size_aligned)",
-}
-# fp16 scale + fp16 zero point after the 4-bit (or 3-bit) values of V
-_TQ_V = {"head_bytes": 4, "per_head": True, "packed": True}
-_TQ_V4 = _fmt("tq_v4", 2, 1, "TurboQuant V: 4-bit codes + fp16 scale + fp16 zero", **_TQ_V)
-_TQ_V3 = _fmt("tq_v3", 8, 3, "TurboQuant V: 3-bit codes + fp16 scale + fp16 zero", **_TQ_V)
-_DS_MLA = {
-    "latent_dims": (512, 64),
-    "kinds": LATENT_KINDS,
-    "kinds_reason": "it is DeepSeek's packed sparse-MLA latent row; per-head K/V take fp8 "
-    "(fp8_e4m3) or nvfp4",
-    "source": "vllm/model_executor/layers/attention/mla_attention.py (state_content_bytes)",
-}
+__all__ = ["LATENT_KINDS", "PER_HEAD_KINDS", "ElementFormat", "KV_FORMATS", "kv_format"]
 
 KV_FORMATS: dict[str, ElementFormat] = {
     f.name: f
@@ -213,119 +48,10 @@ KV_FORMATS: dict[str, ElementFormat] = {
         _fmt("q4_1", 32, 20, "llama.cpp q4_1: 32 x 4 bit + fp16 scale + fp16 min"),
         _fmt("q4_0", 32, 18, "llama.cpp q4_0: 32 x 4 bit + fp16 scale"),
         _fmt("iq4_nl", 32, 18, "llama.cpp iq4_nl: 32 x 4 bit non-linear + fp16 scale"),
-        # vLLM (vllm/config/cache.py CacheDType)
-        _fmt(
-            "int8_per_token_head",
-            1,
-            1,
-            "vLLM: int8 + one fp32 scale per token per KV head, for K and for V",
-            **_PTH,
-        ),
-        _fmt(
-            "fp8_per_token_head",
-            1,
-            1,
-            "vLLM: fp8 + one fp32 scale per token per KV head, for K and for V",
-            **_PTH,
-        ),
-        _fmt(
-            "int4_per_token_head",
-            2,
-            1,
-            "vLLM: packed int4 (two per byte) + one fp32 scale per token per KV head, K and V",
-            **_PTH,
-        ),
-        _fmt(
-            "nvfp4",
-            16,
-            9,
-            "NVFP4: 16 e2m1 values (8 B) + one fp8 e4m3 scale per 16, per head (vLLM, "
-            "SGLang, TensorRT-LLM; a global fp32 scale per layer lives outside the pool)",
-            per_head=True,
-            source="vllm/utils/torch_utils.py (nvfp4_kv_cache_full_dim: D // 2 + D // 16); "
-            "sglang fp4_kv_cache_quant_method.py; TensorRT-LLM resource_manager.py",
-        ),
-        _fmt(
-            "fp8_ds_mla",
-            1,
-            1,
-            "vLLM: DeepSeek sparse-MLA row: 512 fp8 NoPE + 4 fp32 scales + 64 bf16 RoPE = "
-            "656 B",
-            latent_bytes=656,
-            **_DS_MLA,
-        ),
-        _fmt(
-            "nvfp4_ds_mla",
-            1,
-            1,
-            "vLLM: DeepSeek sparse-MLA NVFP4 row: 256 B e2m1 NoPE + 64 fp8 RoPE + 32 fp8 "
-            "scales = 352 B",
-            latent_bytes=352,
-            **_DS_MLA,
-        ),
-        _fmt(
-            "turboquant_k8v4",
-            1,
-            1,
-            "vLLM TurboQuant: fp8 K; V 4-bit + fp16 scale and zero; slot rounded to even",
-            v_side=_TQ_V4,
-            **_TQ,
-        ),
-        _fmt(
-            "turboquant_4bit_nc",
-            2,
-            1,
-            "vLLM TurboQuant: 4-bit K + fp16 norm; V 4-bit + fp16 scale and zero",
-            head_bytes=2,
-            v_side=_TQ_V4,
-            **_TQ,
-        ),
-        _fmt(
-            "turboquant_k3v4_nc",
-            8,
-            3,
-            "vLLM TurboQuant: 3-bit K + fp16 norm; V 4-bit + fp16 scale and zero",
-            head_bytes=2,
-            v_side=_TQ_V4,
-            **_TQ,
-        ),
-        _fmt(
-            "turboquant_3bit_nc",
-            8,
-            3,
-            "vLLM TurboQuant: 3-bit K + fp16 norm; V 3-bit + fp16 scale and zero",
-            head_bytes=2,
-            v_side=_TQ_V3,
-            **_TQ,
-        ),
-        _fmt(
-            "ultraquant_4bit",
-            32,
-            17,
-            "vLLM UltraQuant (ROCm): 32 e2m1 values (16 B) + one ue8m0 scale per 32, per head",
-            per_head=True,
-            kinds=PER_HEAD_KINDS,
-            kinds_reason="vLLM's UltraQuant backend serves per-head K/V only",
-            source="vllm/v1/attention/ops/ultraquant/format.py (slot_size: D / 2 + D / 32)",
-        ),
-        # SGLang 0.5.23 (server_args.py --kv-cache-dtype choices)
-        _fmt(
-            "mxfp8",
-            32,
-            33,
-            "SGLang: 32 fp8 values + one ue8m0 scale per 32",
-            source="sglang model_executor/pool_configurator.py",
-        ),
-        _fmt(
-            "fp4_mx_block16",
-            16,
-            9,
-            "SGLang: 16 e2m1 values (8 B) + one 8-bit scale per 16, scales over the whole row",
-            source="sglang layers/quantization/fp4_kv_cache_quant_method.py "
-            "(FP4MXBlock16KVCacheMethod.compute_cell_size)",
-        ),
+        *ENGINE_FORMATS,
     )
 }
+
 # Engine spellings -> kvcalc names.  A format keeps the engine's own name where only one
 # engine has it (int8_per_token_head); names that mean the same bytes map to one entry.
 _KV_ALIASES = {
