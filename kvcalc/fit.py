@@ -87,6 +87,9 @@ class FitResult:
     context for --batch requests, default 1)."""
     used_bytes: int
     """KV bytes per device at (seq, batch)."""
+    capacity_bytes: int
+    """KV bytes the engine's allocation holds: the KV budget, or TensorRT-LLM's pool of
+    whole blocks rounded up past it.  Answers fill this exactly."""
     headroom_bytes: int
     fits: bool
     at_answer: SizeResult | None
@@ -127,24 +130,26 @@ def solve(
     requests = batch or 1
     tokens = seq or spec.max_context
     kv = budget.kv_bytes
+    k_token, v_token = dep.token_kv_bytes(k_format, v_format)
+    pool = dep.engine.pool(kv, k_token, v_token, tokens, dep.caches) if kv >= 0 else None
+    # what the engine's allocation holds: the budget, or TensorRT-LLM's blocks rounded up
+    room = dep.engine.capacity(kv, pool)
     context: int | None = 0
     most = 0
     if kv >= 0:
-        context = max_context(dep, requests, kv, k_format, v_format)
-        most = max_batch(dep, tokens, kv, k_format, v_format)
+        context = max_context(dep, requests, room, k_format, v_format)
+        most = max_batch(dep, tokens, room, k_format, v_format)
     usable = spec.max_context if context is None else min(context, spec.max_context)
     used = dep.bytes_per_device(tokens, requests, k_format, v_format)
     # a question fits when what it asks has an answer: the point, one request of --seq
     # tokens, or one token of context for the requests
     question = asked(seq, batch)
     fits = {
-        "point": kv >= 0 and kv - used >= 0,
+        "point": kv >= 0 and room - used >= 0,
         "requests": most >= 1,
         "context": context != 0,
     }[question]
     at_answer = dep.worst_stage(usable, requests, k_format, v_format) if usable else None
-    k_token, v_token = dep.token_kv_bytes(k_format, v_format)
-    pool = dep.engine.pool(kv, k_token, v_token, tokens, dep.caches) if kv >= 0 else None
     return FitResult(
         spec=spec,
         target=target,
@@ -168,7 +173,8 @@ def solve(
         max_batch=most,
         asked=question,
         used_bytes=used,
-        headroom_bytes=kv - used,
+        capacity_bytes=room,
+        headroom_bytes=room - used,
         fits=fits,
         at_answer=at_answer if kv >= 0 else None,
         pool=pool,

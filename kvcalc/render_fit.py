@@ -48,6 +48,7 @@ def fit_json(result: FitResult) -> dict[str, Any]:
             "overhead_bytes": b.overhead_bytes,
             "kv_budget_bytes": b.kv_bytes,
             "kv_budget_bytes_total": b.kv_bytes * b.devices,
+            "free_bytes": b.free_bytes,
         },
         "k_dtype": result.k_format.name,
         "v_dtype": result.v_format.name,
@@ -64,6 +65,7 @@ def fit_json(result: FitResult) -> dict[str, Any]:
         "max_batch": result.max_batch,
         "fits": result.fits,
         "used_bytes": result.used_bytes,
+        "capacity_bytes": result.capacity_bytes,
         "headroom_bytes": result.headroom_bytes,
         "engine": result.engine.name,
         "block_size": result.engine.page,
@@ -75,18 +77,28 @@ def budget_table(result: FitResult) -> Any:
     b = result.budget
     per = "per GPU" if b.devices > 1 else "one device"
     table = new_table(f"Memory budget ({per})", "", "bytes", "GB", "GiB", left=("",))
-    rows = [
-        ("device memory", b.device_bytes),
-        (f"x util {util_text(result)} = usable", b.usable_bytes),
-        (
-            f"- weights ({b.weight_format}"
-            + (f", {count(b.weight_bytes_total)} B / {b.devices}" if b.devices > 1 else "")
-            + ")",
-            b.weight_bytes,
-        ),
-        ("- overhead", b.overhead_bytes),
-        ("= KV budget", b.kv_bytes),
-    ]
+    weights = (
+        f"- weights ({b.weight_format}"
+        + (f", {count(b.weight_bytes_total)} B / {b.devices}" if b.devices > 1 else "")
+        + ")",
+        b.weight_bytes,
+    )
+    if b.free_bytes is not None:  # the fraction is of what loading leaves (TensorRT-LLM)
+        rows = [
+            ("device memory", b.device_bytes),
+            weights,
+            ("- overhead", b.overhead_bytes),
+            ("= free after loading", b.free_bytes),
+            (f"x free fraction {util_text(result)} = KV budget", b.kv_bytes),
+        ]
+    else:
+        rows = [
+            ("device memory", b.device_bytes),
+            (f"x util {util_text(result)} = usable", b.usable_bytes),
+            weights,
+            ("- overhead", b.overhead_bytes),
+            ("= KV budget", b.kv_bytes),
+        ]
     for label, n in rows:
         table.add_row(label, count(n), dec(n), bin_(n))
     return table
@@ -174,7 +186,8 @@ def point_line(result: FitResult) -> str:
     verdict = "fits" if result.fits else "[bold red]does NOT fit[/bold red]"
     return (
         f"{result.seq:,} tokens x {plural(result.batch, 'request')} {verdict} on "
-        f"{result.target.name}: {dec(result.used_bytes)} of {dec(b.kv_bytes)} KV per device, "
+        f"{result.target.name}: {dec(result.used_bytes)} of {dec(result.capacity_bytes)} KV "
+        "per device, "
         f"headroom {dec(result.headroom_bytes)} ({count(result.headroom_bytes)} B)"
     )
 
@@ -278,7 +291,8 @@ def no_fit_message(result: FitResult, hints: list[str]) -> str:
         )
         what = (
             f"{result.seq:,} tokens x {plural(result.batch, 'request')} need "
-            f"{dec(result.used_bytes)} of KV per device but the budget is {dec(b.kv_bytes)}; "
+            f"{dec(result.used_bytes)} of KV per device but the budget is "
+            f"{dec(result.capacity_bytes)}; "
             f"what fits: {closest}"
         )
     elif result.asked == "requests":

@@ -16,7 +16,7 @@ from fractions import Fraction
 
 from kvcalc.budget import Target, make_target, parallelism
 from kvcalc.dtypes import ElementFormat, WeightFormat, kv_format, weight_format
-from kvcalc.engines import IDEAL, Engine, engine
+from kvcalc.engines import IDEAL, Engine, configure, engine
 from kvcalc.errors import UsageError
 from kvcalc.units import UnitError, parse_bytes, parse_count, parse_fraction
 
@@ -133,6 +133,7 @@ def setup(
     kv_only: bool = False,
     engine_name: str = "ideal",
     block_size: str | int | None = None,
+    max_tokens: str | int | None = None,
     kv_dtype: str | None = None,
     k_dtype: str | None = None,
     v_dtype: str | None = None,
@@ -162,6 +163,9 @@ def setup(
             "--kv-only leaves no room for --weights or --overhead; give one or the other"
         )
     chosen = engine(engine_name, parse_whole(block_size, "--block-size"))
+    cap = parse_positive(max_tokens, "--max-tokens")
+    if cap is not None:
+        chosen = configure(chosen, "max_tokens", cap)
     base = "fp16" if kv_dtype is None else kv_dtype  # an empty name is an error, not fp16
     k_fmt = kv_format(base if k_dtype is None else k_dtype)
     v_fmt = kv_format(base if v_dtype is None else v_dtype)

@@ -37,7 +37,9 @@ OPTIONS: dict[str, tuple[tuple[str, ...], str | None, str]] = {
         ("--util",),
         "F",
         "Usable fraction of device memory, in (0, 1] [default: the engine's: 0.9 on GPU as "
-        "vLLM's gpu_memory_utilization, 1 on CPU; 0.75 on Apple presets].",
+        "vLLM's gpu_memory_utilization, 1 on CPU; 0.75 on Apple presets]; with --engine "
+        "tensorrt-llm, its free_gpu_memory_fraction of the memory left after weights and "
+        "overhead.",
     ),
     "weights": (
         ("--weights",),
@@ -60,15 +62,27 @@ OPTIONS: dict[str, tuple[tuple[str, ...], str | None, str]] = {
         ("--engine",),
         "NAME",
         "Size as this engine allocates: ideal (exact tokens) [default], vllm (16-token "
-        "blocks), sglang (token pool + padding page), llamacpp (n_ctx padded to 256; "
+        "blocks), sglang (token pool + padding page), tensorrt-llm (32-token blocks; budget a "
+        "fraction of the memory free after loading), llamacpp (n_ctx padded to 256; "
         "llamacpp-b5400 for the older rules), transformers (StaticCache).",
     ),
-    "block_size": (("--block-size",), "TOKENS", "vLLM block size [16] or SGLang page size [1]."),
+    "block_size": (
+        ("--block-size",),
+        "TOKENS",
+        "vLLM block size [16], SGLang page size [1] or TensorRT-LLM tokens_per_block [32].",
+    ),
+    "max_tokens": (
+        ("--max-tokens",),
+        "TOKENS",
+        "TensorRT-LLM's max_tokens (max_tokens_in_paged_kv_cache): caps its pool.",
+    ),
     "kv_dtype": (
         ("--kv-dtype",),
         "DTYPE",
         "Cache element format of K and V: fp32, fp16 [default], bf16, fp8 (=fp8_e4m3), "
-        "fp8_e5m2, int8, int4, or llama.cpp q8_0, q5_1, q5_0, q4_1, q4_0, iq4_nl.",
+        "fp8_e5m2, int8, int4; llama.cpp q8_0, q5_1, q5_0, q4_1, q4_0, iq4_nl; vLLM "
+        "int8/fp8/int4_per_token_head, nvfp4, fp8_ds_mla, nvfp4_ds_mla, turboquant_*, "
+        "ultraquant_4bit; SGLang mxfp8, fp4_mx_block16 (engine spellings accepted).",
     ),
     "k_dtype": (("--k-dtype",), "DTYPE", "K cache format, if it differs from V."),
     "v_dtype": (("--v-dtype",), "DTYPE", "V cache format, if it differs from K."),

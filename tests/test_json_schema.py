@@ -24,6 +24,7 @@ RUNS = [
     ("fit", "fit llama3-70b --gpu h100 --gpus 4 --engine vllm --seq 8192 --batch 4"),
     ("fit", "fit deepseek-v3 --gpu h100 --gpus 16 --kv-only"),
     ("fit", "fit jamba-v0.1 --gpu h200 --gpus 2 --engine llamacpp"),
+    ("fit", "fit llama3-8b --gpu h100 --engine tensorrt-llm --max-tokens 100000 --kv-dtype fp8"),
     ("fit", "fit llama3-70b --gpu h100"),  # does not fit: exit 1, JSON still printed
     ("fit-all", "fit --mem 80GB"),
     ("dial", "dial llama3-70b --gpu h100 --tp 2 --seq 8192"),
