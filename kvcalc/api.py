@@ -19,13 +19,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from kvcalc.decode import Decode, decode_bound
+from kvcalc.decoding import Decode, decode_bound
 from kvcalc.engines import LogRecord
 from kvcalc.errors import UsageError
-from kvcalc.fit import FitResult, Question, fit_model
-from kvcalc.plot import BudgetLine, Chart, chart
-from kvcalc.setup import Setup
-from kvcalc.setup import setup as build_setup
+from kvcalc.fitting import FitResult, Question, fit_model
+from kvcalc.options import Setup
+from kvcalc.options import setup as build_setup
+from kvcalc.plotting import BudgetLine, Chart, chart
 from kvcalc.sizing import SizeResult, Variant, resolve_kv_heads, variants
 from kvcalc.sizing import dial as dial_rows
 from kvcalc.spec import ModelSpec
@@ -146,7 +146,7 @@ def fit_all(*, setup: Setup | None = None, **options: Any) -> list[FitResult]:
 
 def what_would_fit(result: FitResult, s: Setup) -> list[str]:
     """Changes that make a failing question fit (a smaller weight format, more GPUs)."""
-    from kvcalc.fit import what_would_fit as hints
+    from kvcalc.fitting import what_would_fit as hints
 
     seq = result.seq if result.asked in ("point", "requests") else None
     batch = result.batch if result.asked in ("point", "context") else None

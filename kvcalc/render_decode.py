@@ -6,7 +6,7 @@ from fractions import Fraction
 from typing import Any
 
 from kvcalc.api import CompareAnswer
-from kvcalc.decode import Decode, DecodeStep
+from kvcalc.decoding import Decode, DecodeStep
 from kvcalc.render import SCHEMA_VERSION, bin_, count, dec, new_table, plural
 from kvcalc.units import fixed
 

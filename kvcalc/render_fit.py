@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kvcalc.budget import Target
-from kvcalc.fit import FitResult
+from kvcalc.fitting import FitResult
 from kvcalc.render import SCHEMA_VERSION, bin_, count, dec, new_table, plural
 from kvcalc.render_engine import log_lines
 from kvcalc.render_grid import Verbatim

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from kvcalc.errors import UsageError
-from kvcalc.plot import Chart
+from kvcalc.plotting import Chart
 from kvcalc.render import SCHEMA_VERSION, dec
 from kvcalc.render_grid import Verbatim
 from kvcalc.units import GB

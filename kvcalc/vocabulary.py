@@ -1,6 +1,6 @@
 """The deployment vocabulary: every option a question can carry, its flag and its meaning.
 
-kvcalc.setup.setup() takes these names as keywords (the Python API); the CLI offers
+kvcalc.options.setup() takes these names as keywords (the Python API); the CLI offers
 each as the flag written here, on every command where it means something.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 COUNT = "plain digits, or k/m = x1000 and K/M = x1024 (32k = 32,000 tokens, 32K = 32,768)"
 SIZE = "B, KB/MB/GB/TB (x1000), KiB/MiB/GiB/TiB (x1024); e.g. 24GB, 80GiB"
 
-# name -> (flags, metavar, help).  Every value arrives as text (or a bool) and kvcalc.setup
+# name -> (flags, metavar, help).  Every value arrives as text (or a bool) and kvcalc.options
 # parses it with one grammar, so --tp 2_0 is refused the same way as --seq 2__048.
 OPTIONS: dict[str, tuple[tuple[str, ...], str | None, str]] = {
     "seq": (

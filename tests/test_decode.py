@@ -7,10 +7,10 @@ from fractions import Fraction
 import pytest
 
 from kvcalc.catalog import load_model
-from kvcalc.decode import decode_bound
+from kvcalc.decoding import decode_bound
 from kvcalc.dtypes import kv_format
 from kvcalc.errors import UsageError
-from kvcalc.setup import parse_bandwidth
+from kvcalc.options import parse_bandwidth
 
 
 def bound(spec, seq, batch, tp=1):

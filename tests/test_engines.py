@@ -14,7 +14,7 @@ from kvcalc.catalog import all_models, load_model
 from kvcalc.dtypes import kv_format
 from kvcalc.engines import ENGINES, IDEAL, engine
 from kvcalc.errors import UnknownNameError, UsageError
-from kvcalc.fit import Question, fit_model
+from kvcalc.fitting import Question, fit_model
 from kvcalc.render_engine import c_mib, log_lines
 from kvcalc.sizing import engine_groups, size
 from kvcalc.units import GiB, MiB

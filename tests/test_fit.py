@@ -7,14 +7,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kvcalc import deploy as deployment
-from kvcalc import fit as solver
+from kvcalc import fitting as solver
 from kvcalc import search
 from kvcalc.budget import Target, make_target, parallelism
 from kvcalc.catalog import all_models, load_hardware, load_model
 from kvcalc.deploy import deploy
 from kvcalc.dtypes import KV_FORMATS, kv_format, weight_format
 from kvcalc.errors import UsageError
-from kvcalc.fit import Question, fit_model
+from kvcalc.fitting import Question, fit_model
 from kvcalc.sizing import merge
 from kvcalc.units import GB, TB, GiB, MiB
 from tests.conftest import FP16, make_spec

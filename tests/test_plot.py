@@ -10,7 +10,7 @@ from kvcalc.catalog import load_model
 from kvcalc.dtypes import kv_format
 from kvcalc.errors import UsageError
 from kvcalc.layers import expand
-from kvcalc.plot import chart, xs_for
+from kvcalc.plotting import chart, xs_for
 from kvcalc.sizing import size
 
 FP16 = kv_format("fp16")

@@ -130,7 +130,7 @@ def test_state_ignores_kv_dtype_but_shards_over_tp():
     fp8 = kv_format("fp8")
     result = size(expand(load_model("jamba-v0.1")), 10, 1, fp8, fp8)
     assert result.state_bytes == 8_716_288  # kept at bf16 when the KV cache is fp8
-    from kvcalc.fit import deploy
+    from kvcalc.fitting import deploy
 
     # tp 2: half the channels on each rank -> 4,358,144 B of state per GPU per request
     assert deploy(load_model("jamba-v0.1"), 2).state_bytes(FP16, FP16) == 8_716_288 // 2

@@ -20,7 +20,7 @@ from kvcalc.dtypes import kv_format
 from kvcalc.engines import configure, engine
 from kvcalc.engines.tensorrt_llm import float32, kv_of_free
 from kvcalc.errors import UsageError
-from kvcalc.fit import Question, fit_model
+from kvcalc.fitting import Question, fit_model
 from kvcalc.render_engine import log_lines
 from kvcalc.sizing import engine_groups, size
 from tests.conftest import make_spec

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from kvcalc.cli.options import JsonOpt, emit, warn
+from kvcalc.cli.shared import JsonOpt, emit, warn
 from kvcalc.errors import NoFitError, UsageError
 
 app = typer.Typer(rich_markup_mode=None)

@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from kvcalc.cli.options import ModelsArg, deployment, emit, refuse_no_fit, warn
+from kvcalc.cli.shared import ModelsArg, deployment, emit, refuse_no_fit, warn
 
 app = typer.Typer(rich_markup_mode=None)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from kvcalc.cli.options import ModelArg, deployment, emit, warn
+from kvcalc.cli.shared import ModelArg, deployment, emit, warn
 
 app = typer.Typer(rich_markup_mode=None)
 BANDWIDTH = "decode bounds time by bandwidth, not memory: give --gpu NAME or --bandwidth"

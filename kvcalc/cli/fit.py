@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from kvcalc.cli.options import deployment, emit, refuse_no_fit, warn
+from kvcalc.cli.shared import deployment, emit, refuse_no_fit, warn
 
 app = typer.Typer(rich_markup_mode=None)
 NOT_HERE = "fit solves for memory; see 'kvcalc decode' for bandwidth"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from kvcalc.cli.options import JsonOpt, emit
+from kvcalc.cli.shared import JsonOpt, emit
 
 app = typer.Typer(rich_markup_mode=None)
 

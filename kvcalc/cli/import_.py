@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from kvcalc.cli.options import warn
+from kvcalc.cli.shared import warn
 
 app = typer.Typer(rich_markup_mode=None)
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from kvcalc.cli.options import ModelsArg, deployment, emit, warn
+from kvcalc.cli.shared import ModelsArg, deployment, emit, warn
 
 app = typer.Typer(rich_markup_mode=None)
 
@@ -49,8 +49,8 @@ def plot(
     With --mem/--gpu, each model's KV budget (memory x util - weights - overhead).
     """
     from kvcalc import api
+    from kvcalc.options import parse_positive
     from kvcalc.render_plot import check_out, file_plot, plot_json, text_plot
-    from kvcalc.setup import parse_positive
 
     target_file = check_out(out, force) if out is not None else None
     last = parse_positive(to, "--to")

@@ -1,7 +1,7 @@
 """The deployment options every command shares: declared once, parsed once into a Setup.
 
 `@deployment(...)` adds the whole option set to a command's signature; the command
-receives one frozen kvcalc.setup.Setup.  An option a command cannot use is refused
+receives one frozen kvcalc.options.Setup.  An option a command cannot use is refused
 by name, with the reason, instead of being silently ignored.
 """
 
@@ -59,7 +59,7 @@ def deployment(
         @functools.wraps(func)
         def command(**values: Any) -> Any:
             from kvcalc.errors import UsageError
-            from kvcalc.setup import setup
+            from kvcalc.options import setup
 
             given = {name: values.pop(name) for name in OPTIONS}
             for name, reason in refused.items():

@@ -2,7 +2,7 @@
 
 The CLI and the Python API both build a Setup from plain values ("24GB", "h100",
 "fp8", 2048) with `setup(...)`; every command then reads what it needs from it.
-A command that cannot use an option refuses it by name (cli/options.py).
+A command that cannot use an option refuses it by name (cli/shared.py).
 
 >>> s = setup(mem="24GB", seq="32K", kv_dtype="fp8")
 >>> s.target.device_bytes, s.seq, s.k_format.name
