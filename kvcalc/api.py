@@ -272,10 +272,12 @@ def plot(
     budgets: list[BudgetLine] = []
     if s.target is not None:
         q = question(s, None, None)
+        where = f"{s.devices} x {s.target.name}" if s.devices > 1 else s.target.name
         for spec in specs:
-            kv = fit_model(spec, q).budget.kv_bytes
-            label = f"{spec.id} on {s.target.name}"
-            budgets.append(BudgetLine(model=spec.id, label=label, kv_bytes=kv))
+            # the series are whole-model totals, so the line is the budget over every device
+            budget = fit_model(spec, q).budget
+            kv = budget.kv_bytes * budget.devices if budget.kv_bytes >= 0 else budget.kv_bytes
+            budgets.append(BudgetLine(model=spec.id, label=f"{spec.id} on {where}", kv_bytes=kv))
     return chart(
         specs,
         axis,

@@ -111,13 +111,15 @@ def file_plot(chart: Chart, out: Path, log_y: bool = False) -> None:
     fig, ax = plt.subplots(figsize=(7.5, 4.2), dpi=100)
     colours: dict[str, Any] = {}
     for series in chart.series:
-        (line,) = ax.plot(chart.xs, [y / GB for y in series.ys], label=series.label, linewidth=2)
-        colours.setdefault(series.model, line.get_color())
+        label = series.label
+        if series.mark is not None:  # the asked point: a dot on the line, its value in the legend
+            label += f" ({dec(series.mark[1])} at {series.mark[0]:,})"
+        (line,) = ax.plot(chart.xs, [y / GB for y in series.ys], label=label, linewidth=2)
         if series.mark is not None:
-            x, y = series.mark
-            ax.plot([x], [y / GB], "o", color=line.get_color(), markersize=6)
-            ax.annotate(f"{x:,}: {dec(y)}", (x, y / GB), textcoords="offset points",
-                        xytext=(5, 5), fontsize=7, color=line.get_color())
+            ax.plot([series.mark[0]], [series.mark[1] / GB], "o", color=line.get_color())
+        # a model's budget and limit take its configured line's colour
+        if series.label.endswith("(model)") or series.model not in colours:
+            colours[series.model] = line.get_color()
     for budget in chart.budgets:
         if budget.kv_bytes <= 0:
             continue
