@@ -22,6 +22,10 @@ CONTEXT_FUNCS = (
     "resolve_fused_ops:",  # whether auto flash attention ended on or off
     "graph_reserve:",
 )
+# Dropped although their function is kept: timings change on every run (a re-recording
+# must diff only where llama.cpp changed), and the DeepSeek-V4 fused-op probe runs for
+# every model and says nothing about memory.
+NOISE = ("reserve took", "DeepSeek V4 HC")
 # Model-level lines, recorded once per model (they do not depend on context settings).
 MODEL_FUNCS = ("print_info:", "load_tensors:", "llama_model_load:", "llama_model_loader: - kv",
                "load_arch_hparams:", "load_hparams:")
@@ -31,12 +35,19 @@ CRASH_MARKERS = ("GGML_ASSERT", "GGML_ABORT", "error", "Error", "Aborted")
 MARKERS = {"CONTEXT_OK": "loaded", "CONTEXT_FAILED": "refused", "MODEL_FAILED": "refused"}
 
 
+# An abort names its source file by the absolute path pip built in, a fresh temporary
+# folder each time ("/tmp/pip-req-build-m0emewfe/vendor/llama.cpp/ggml/src/ggml.c:1797");
+# keeping it would make every re-recording differ.  The path from vendor/ on is kept.
+BUILD_DIR = re.compile(r"/\S*?/(?=vendor/llama\.cpp/)")
+
+
 def split_lines(text: str) -> list[str]:
-    return [line.rstrip() for line in text.splitlines() if line.strip()]
+    return [BUILD_DIR.sub("<build>/", line.rstrip()) for line in text.splitlines()
+            if line.strip()]
 
 
 def keep(line: str, funcs: tuple[str, ...]) -> bool:
-    return line.startswith(funcs)
+    return line.startswith(funcs) and not any(noise in line for noise in NOISE)
 
 
 def outcome(lines: list[str]) -> str:

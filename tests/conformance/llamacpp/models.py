@@ -50,7 +50,8 @@ CASES: tuple[Case, ...] = (
          lambda p: att.llama(p, n_layer=30, n_head=6, n_kv=3, head_dim=96, n_embd=96, n_ff=64),
          "30 layers x 3 KV heads x 96: MiB figures that are not round"),
     Case("qwen2", "full", lambda p: att.qwen2(p, n_kv=2),
-         "qwen2 with Q/K/V biases"),
+         "qwen2 with Q/K/V biases; head dim 48, so q8_0/q4_0 with FA on are refused "
+         "(48 % 32) while q8_0 K with FA off loads (row 2 x 48 = 96 values)"),
     Case("qwen2_swakey", "full", lambda p: att.qwen2(p, n_kv=2, sliding_window=512),
          "qwen2 with a sliding_window key (Qwen2 configs carry one): ignored"),
     Case("phi3_w2047", "full", lambda p: att.phi3(p, sliding_window=2047),

@@ -24,6 +24,10 @@ from .models import CASES, Case
 
 ROOT = Path(__file__).resolve().parents[3]
 WORKER = "tests.conformance.llamacpp.worker"
+# The full commit of the llama.cpp each llama-cpp-python release vendors, read from the
+# sdist's submodule pointer (`git submodule status` in llama_cpp_python-0.3.36.tar.gz).
+# The built library only knows the short hash (ggml_commit()), which must agree.
+VENDORED_LLAMA_CPP = {"0.3.36": "0c1e57098bba43ac29e6e3b677cdceebdd22334f"}
 
 
 def build_models(cases: list[Case], folder: Path) -> dict[str, dict[str, Any]]:
@@ -98,7 +102,11 @@ def collect(jobs: list[dict[str, Any]], built: dict[str, dict[str, Any]],
 def about() -> dict[str, Any]:
     out = subprocess.run([sys.executable, "-m", WORKER, "--about"], cwd=ROOT,
                          capture_output=True, text=True, check=True)
-    return dict(json.loads(out.stdout))
+    info = dict(json.loads(out.stdout))
+    full = VENDORED_LLAMA_CPP.get(info["llama_cpp_python"], "")
+    if full and info["ggml_commit"].split("-")[0] == full[:len(info["ggml_commit"].split("-")[0])]:
+        info["llama_cpp_commit"] = full
+    return info
 
 
 def summary(loads: list[dict[str, Any]], models: dict[str, Any]) -> dict[str, Any]:

@@ -27,8 +27,10 @@ import llama_cpp
 
 from .matrix import FLASH_ATTN, GGML_TYPES
 
-# ggml_log_level (ggml/include/ggml.h): DEBUG 4; CONT 5 continues the previous line.
-DEBUG, CONT = 4, 5
+# ggml_log_level (vendored ggml/include/ggml.h): DEBUG 1, INFO 2, WARN 3, ERROR 4, and CONT 5
+# continues the previous line.  (llama-cpp-python's _logger.py comment lists an older enum
+# where 4 was DEBUG; filtering on that would drop exactly the error lines we need.)
+DEBUG, CONT = 1, 5
 _last_level = [0]
 
 
