@@ -109,8 +109,16 @@ LATENT_EXTRA: tuple[Load, ...] = (
     L(n_ctx=16384, n_seq_max=2, flash_attn="on", type_k="q8_0", type_v="q8_0"),
 )
 
+# A window key that llama.cpp ignores only shows at contexts well past the window: at
+# 4096 a window-4096 cache and a full one have the same size.
+WINDOW_KEY_EXTRA: tuple[Load, ...] = (
+    L(n_ctx=16384),
+    L(n_ctx=32768, flash_attn="on"),
+    L(n_ctx=16384, n_seq_max=2, kv_unified=True, flash_attn="on"),
+)
+
 EXTRA = {"swa": SWA_EXTRA, "recurrent": STATE_EXTRA, "hybrid": STATE_EXTRA,
-         "latent": LATENT_EXTRA, "full": ()}
+         "latent": LATENT_EXTRA, "full": (), "full_window": WINDOW_KEY_EXTRA}
 
 
 def loads_for(case: Case) -> list[Load]:

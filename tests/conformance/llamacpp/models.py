@@ -24,7 +24,8 @@ GEMMA3_ARRAY = [True, False, True, True, False, True, True, True]
 @dataclass(frozen=True)
 class Case:
     name: str
-    family: str  # "full", "swa", "latent", "recurrent", "hybrid"
+    family: str  # "full", "full_window" (a window key llama.cpp ignores), "swa", "latent",
+    # "recurrent", "hybrid"
     build: Callable[[Path], TinyGGUF]
     probes: str  # the question this model puts to llama.cpp
 
@@ -35,9 +36,9 @@ CASES: tuple[Case, ...] = (
          "plain GQA: 8 query heads share 2 KV heads of 64"),
     Case("llama_mqa", "full", lambda p: att.llama(p, n_kv=1),
          "MQA: one KV head"),
-    Case("llama_swakey", "full", lambda p: att.llama(p, n_kv=2, sliding_window=256),
+    Case("llama_swakey", "full_window", lambda p: att.llama(p, n_kv=2, sliding_window=256),
          "a stray sliding_window key on llama: ignored, one full-size cache"),
-    Case("mistral_v01", "full",
+    Case("mistral_v01", "full_window",
          lambda p: att.llama(p, n_layer=6, n_head=8, n_kv=2, head_dim=128,
                              sliding_window=4096),
          "Mistral 7B v0.1 layout (llama arch, sliding_window 4096): llama.cpp runs it without SWA"),
@@ -52,9 +53,9 @@ CASES: tuple[Case, ...] = (
     Case("qwen2", "full", lambda p: att.qwen2(p, n_kv=2),
          "qwen2 with Q/K/V biases; head dim 48, so q8_0/q4_0 with FA on are refused "
          "(48 % 32) while q8_0 K with FA off loads (row 2 x 48 = 96 values)"),
-    Case("qwen2_swakey", "full", lambda p: att.qwen2(p, n_kv=2, sliding_window=512),
+    Case("qwen2_swakey", "full_window", lambda p: att.qwen2(p, n_kv=2, sliding_window=512),
          "qwen2 with a sliding_window key (Qwen2 configs carry one): ignored"),
-    Case("phi3_w2047", "full", lambda p: att.phi3(p, sliding_window=2047),
+    Case("phi3_w2047", "full_window", lambda p: att.phi3(p, sliding_window=2047),
          "Phi-3 with window key 2047: llama.cpp disables Phi SWA and warns"),
     Case("phi3_nowin", "full", lambda p: att.phi3(p, sliding_window=None),
          "Phi-3 without a window key"),
