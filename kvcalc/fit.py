@@ -156,7 +156,7 @@ def solve(
         v_format=v_format,
         kv_heads=kv_heads,
         kv_heads_per_device=dep.kv_heads_per_device,
-        kv_heads_replicated=dep.tp > min(spec.kv_head_counts()),
+        kv_heads_replicated=dep.tp > min(spec.kv_head_counts(), default=dep.tp),
         layers_per_device=dep.layers_per_device,
         k_token_bytes=k_token,
         v_token_bytes=v_token,
