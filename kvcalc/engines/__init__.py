@@ -36,8 +36,10 @@ __all__ = [
 ]
 
 
-def engine(name: str, block_size: int | None = None) -> Engine:
-    """An engine profile by name; `block_size` sets vLLM's block or SGLang's page size."""
+def engine(name: str, block_size: Any = None, **settings: Any) -> Engine:
+    """An engine profile by name, with settings in the deployment vocabulary's names:
+    `block_size` (vLLM's block, SGLang's page), llama.cpp's `ctx_size`, `parallel`, ...
+    A setting the engine does not take is refused, naming the engines that do."""
     key = name.strip().lower()
     key = _ALIASES.get(key, key)
     if key not in ENGINES:
@@ -48,21 +50,23 @@ def engine(name: str, block_size: int | None = None) -> Engine:
             f"engines: {', '.join(ENGINES)}",
         )
     chosen = ENGINES[key]
-    if block_size is None:
+    given = {"block_size": block_size, **settings}
+    changes: dict[str, Any] = {}
+    for option, value in given.items():
+        if value is None or value is False:
+            continue
+        setting = chosen.SETTINGS.get(option)
+        if setting is None:
+            takers = [e.name for e in ENGINES.values() if option in e.SETTINGS]
+            raise UsageError(
+                f"{setting_flag(option)} applies to {' and '.join(takers)}, not {chosen.name}"
+            )
+        changes[setting.field] = setting.parse(value)
+    if not changes:
         return chosen
-    setting = chosen.SETTINGS.get("block_size")
-    if setting is None:
-        takers = [e.name for e in ENGINES.values() if "block_size" in e.SETTINGS]
-        raise UsageError(
-            f"{setting_flag('block_size')} applies to {' and '.join(takers)}, not {chosen.name}"
-        )
-    if not setting.low <= block_size <= setting.high:
-        raise UsageError(
-            f"{setting.flag} must be between {setting.low:,} and {setting.high:,}, "
-            f"got {block_size}"
-        )
-    changes: dict[str, Any] = {setting.field: block_size}
-    return replace(chosen, **changes)
+    configured = replace(chosen, **changes)
+    configured.validate()
+    return configured
 
 
 def setting_flag(key: str) -> str:
