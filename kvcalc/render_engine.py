@@ -6,8 +6,11 @@ formatter per record type.  Formats, from the engines' sources:
 
 - llama.cpp src/llama-kv-cache.cpp: "%s: size = %7.2f MiB (%6u cells, %3d layers,
   %2u/%u seqs), K (%s): %7.2f MiB, V (%s): %7.2f MiB"; the values are
-  (float)bytes / (1024.0f * 1024.0f), float32 before printf.  Up to b5400:
+  (float)bytes / (1024.0f * 1024.0f), float32 before printf, while "%10s KV buffer
+  size = %8.2f MiB" divides the buffer's size as a double.  Up to b5400:
   "KV self size  = %7.2f MiB, K (%s): %7.2f MiB, V (%s): %7.2f MiB".
+  src/llama-memory-recurrent.cpp, src/llama-kv-cache-iswa.cpp and src/llama-context.cpp
+  for the recurrent, SWA and context lines (llamacpp_log.py lists them).
 - vLLM v1 worker and kv_cache_utils.py: "Available KV cache memory: %.2f GiB",
   "GPU KV cache size: {tokens:,} tokens", "Maximum concurrency for {len:,} tokens
   per request: %.2fx" with concurrency = blocks / cdiv(len, block_size).
@@ -23,7 +26,19 @@ from fractions import Fraction
 from typing import Any
 
 from kvcalc.engines.base import LogRecord, NotReproduced
-from kvcalc.engines.llamacpp import KvCacheLine, KvSelfSizeLine, RecurrentLine
+from kvcalc.engines.llamacpp import SWA_FULL_REF
+from kvcalc.engines.llamacpp_log import (
+    ContextSizes,
+    FlashAttnForQuantizedV,
+    KvBuffer,
+    KvCacheLine,
+    KvSelfSizeLine,
+    NCtxRounded,
+    RecurrentLine,
+    SwaCacheCells,
+    SwaFull,
+    VPadding,
+)
 from kvcalc.engines.sglang import SglangPool
 from kvcalc.engines.vllm import VllmPool
 from kvcalc.units import GiB, MiB, fixed
@@ -45,8 +60,8 @@ def c_mib(n_bytes: int) -> str:
 def kv_cache_line(r: KvCacheLine) -> list[str]:
     return [
         f"llama_kv_cache: size = {c_mib(r.k_bytes + r.v_bytes)} MiB ({r.cells:6d} cells, "
-        f"{r.layers:3d} layers, {r.seqs:2d}/1 seqs), K ({r.k_type}): {c_mib(r.k_bytes)} MiB, "
-        f"V ({r.v_type}): {c_mib(r.v_bytes)} MiB"
+        f"{r.layers:3d} layers, {r.seqs:2d}/{r.streams} seqs), K ({r.k_type}): "
+        f"{c_mib(r.k_bytes)} MiB, V ({r.v_type}): {c_mib(r.v_bytes)} MiB"
     ]
 
 
@@ -59,9 +74,56 @@ def kv_self_size_line(r: KvSelfSizeLine) -> list[str]:
 
 def recurrent_line(r: RecurrentLine) -> list[str]:
     return [
-        f"llama_memory_recurrent: size = {c_mib(r.r_bytes + r.s_bytes)} MiB ({r.cells:6d} "
-        f"cells, {r.layers:3d} layers, {r.seqs:2d} seqs), R (f32): {c_mib(r.r_bytes)} MiB, "
-        f"S (f32): {c_mib(r.s_bytes)} MiB"
+        f"llama_memory_recurrent: size = {c_mib(r.r_bytes + r.s_bytes + r.p_bytes)} MiB "
+        f"({r.cells:6d} cells, {r.layers:3d} layers, {r.seqs:2d} seqs {r.rs_seq:2d} rs_seq), "
+        f"R (f32): {c_mib(r.r_bytes)} MiB, S (f32): {c_mib(r.s_bytes)} MiB, "
+        f"P (f32): {c_mib(r.p_bytes)} MiB"
+    ]
+
+
+def kv_buffer(r: KvBuffer) -> list[str]:
+    # ggml_backend_buffer_get_size / 1024.0 / 1024.0: a double, unlike the size lines
+    func, kind = ("llama_memory_recurrent", "RS") if r.recurrent else ("llama_kv_cache", "KV")
+    return [f"{func}: {r.device:>10s} {kind} buffer size = {r.nbytes / MiB:8.2f} MiB"]
+
+
+def context_sizes(r: ContextSizes) -> list[str]:
+    values = (
+        ("n_seq_max", r.n_seq_max),
+        ("n_ctx", r.n_ctx),
+        ("n_ctx_seq", r.n_ctx_seq),
+        ("n_batch", r.n_batch),
+        ("n_ubatch", r.n_ubatch),
+        ("flash_attn", r.flash_attn),
+        ("kv_unified", "true" if r.kv_unified else "false"),
+        ("n_rs_seq", r.n_rs_seq),
+    )
+    return [f"llama_context: {name:<21s} = {value}" for name, value in values]
+
+
+def flash_attn_note(r: FlashAttnForQuantizedV) -> list[str]:
+    return [
+        "llama_init_from_model: enabling flash_attn since it is required for quantized V cache"
+    ]
+
+
+def n_ctx_rounded(r: NCtxRounded) -> list[str]:
+    return [f"llama_context: n_ctx is not divisible by n_seq_max - rounding down to {r.n_ctx}"]
+
+
+def swa_full(r: SwaFull) -> list[str]:
+    return [f"llama_kv_cache_iswa: using full-size SWA cache (ref: {SWA_FULL_REF})"]
+
+
+def swa_cache_cells(r: SwaCacheCells) -> list[str]:
+    which = "    SWA" if r.swa else "non-SWA"
+    return [f"llama_kv_cache_iswa: creating {which} KV cache, size = {r.cells} cells"]
+
+
+def v_padding(r: VPadding) -> list[str]:
+    return [
+        "llama_kv_cache: the V embeddings have different sizes across layers and FA is not "
+        f"enabled - padding V cache to {r.width}"
     ]
 
 
@@ -93,6 +155,13 @@ def not_reproduced(r: NotReproduced) -> list[str]:
 
 
 FORMATTERS: dict[type[Any], Callable[[Any], list[str]]] = {
+    FlashAttnForQuantizedV: flash_attn_note,
+    ContextSizes: context_sizes,
+    NCtxRounded: n_ctx_rounded,
+    SwaFull: swa_full,
+    SwaCacheCells: swa_cache_cells,
+    VPadding: v_padding,
+    KvBuffer: kv_buffer,
     KvCacheLine: kv_cache_line,
     KvSelfSizeLine: kv_self_size_line,
     RecurrentLine: recurrent_line,
