@@ -18,14 +18,18 @@ import typer
 
 from kvcalc.vocabulary import OPTIONS
 
-FLAGS = {name: flags[0] for name, (flags, _, _) in OPTIONS.items()}
-BOOLEANS = {"kv_only", "as_json"}
+FLAGS = {name: flags[0].split("/")[0] for name, (flags, _, _) in OPTIONS.items()}
+BOOLEANS = {"kv_only", "as_json", "swa_full"}
+SWITCHES = {"kv_unified"}
+"""--x/--no-x options: None when neither is given."""
 
 
 def option_type(name: str, help_text: str) -> Any:
     flags, metavar, _ = OPTIONS[name]
     if name in BOOLEANS:
         return Annotated[bool, typer.Option(*flags, help=help_text)]
+    if name in SWITCHES:
+        return Annotated[bool | None, typer.Option(*flags, help=help_text)]
     return Annotated[str | None, typer.Option(*flags, metavar=metavar, help=help_text)]
 
 
@@ -63,7 +67,7 @@ def deployment(
 
             given = {name: values.pop(name) for name in OPTIONS}
             for name, reason in refused.items():
-                if given[name] not in (None, False):
+                if given[name] is not None and not (name in BOOLEANS and given[name] is False):
                     command_name = func.__name__.strip("_")
                     raise UsageError(f"{FLAGS[name]} does not apply to '{command_name}': {reason}")
             as_json = given.pop("as_json")
