@@ -188,7 +188,7 @@ def setup(
         ctx_size=ctx_size,
         parallel=parallel,
         kv_unified=kv_unified,
-        swa_full=swa_full,
+        swa_full=swa_full or None,  # False is "not given", which every engine accepts
         ubatch_size=ubatch_size,
         batch_size=batch_size,
         flash_attn=flash_attn,

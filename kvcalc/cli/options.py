@@ -24,6 +24,17 @@ SWITCHES = {"kv_unified"}
 """--x/--no-x options: None when neither is given."""
 
 
+CTX_SIZE = (
+    "--ctx-size fixes llama.cpp's -c for one configuration ('kvcalc size'); "
+    "here give --seq, the tokens one slot holds"
+)
+ONE_CONFIG = {
+    "ctx_size": CTX_SIZE,
+    "n_gpu_layers": "-ngl splits layers between GPU and CPU: see 'kvcalc fit' and 'kvcalc size'",
+}
+"""llama.cpp options only `size` (and, for -ngl, `fit`) can answer for."""
+
+
 def option_type(name: str, help_text: str) -> Any:
     flags, metavar, _ = OPTIONS[name]
     if name in BOOLEANS:

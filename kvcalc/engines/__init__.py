@@ -53,7 +53,7 @@ def engine(name: str, block_size: Any = None, **settings: Any) -> Engine:
     given = {"block_size": block_size, **settings}
     changes: dict[str, Any] = {}
     for option, value in given.items():
-        if value is None or value is False:
+        if value is None:  # not given (a flag not given arrives as None too)
             continue
         setting = chosen.SETTINGS.get(option)
         if setting is None:

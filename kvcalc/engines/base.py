@@ -255,6 +255,11 @@ class Engine:
         llama.cpp allocates one per slot."""
         return batch
 
+    def slot_tokens(self, batch: int) -> int | None:
+        """Tokens one request can hold when the engine's own settings fix it (llama.cpp's
+        -c: n_ctx_seq); None: the question's --seq decides."""
+        return None
+
     def validate(self) -> None:
         """Refuse a combination of settings the engine itself refuses (a UsageError)."""
 

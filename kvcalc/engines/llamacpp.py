@@ -266,9 +266,8 @@ class LlamaCpp(Engine):
             rounded=rounded,
         )
 
-    def flash_attn_on(self, v_fmt: ElementFormat) -> bool:
-        """auto resolves on (every CPU and GPU backend runs FA; a quantized V forces it)."""
-        return self.flash_attn != "off"
+    def slot_tokens(self, batch: int) -> int | None:
+        return None if self.ctx_size is None else self.context(0, batch).n_ctx_seq
 
     def state_requests(self, batch: int) -> int:
         # llama_memory_recurrent keeps max(1, n_seq_max) cells whatever the requests
