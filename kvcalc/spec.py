@@ -202,6 +202,35 @@ def unroll(groups: tuple[LayerGroupSpec, ...]) -> list[CacheGroupSpec]:
 RepeatGroup.model_rebuild()  # resolve the recursive LayerGroupSpec reference
 
 
+class WeightPart(_Frozen):
+    """The weights of one part of a model as its GGUF lays them out: llama.cpp places each
+    part on one device (src/llama-model.cpp load_tensors), so partial offload moves parts."""
+
+    part: int = Field(ge=-1)
+    """-1: the input (token embeddings, always on the CPU); 0 .. n-1: a repeating layer;
+    n (num_layers): the output head (its norm, and token_embd again when tied)."""
+    nbytes: int = Field(ge=0)
+    """Bytes of its tensors as stored."""
+    cuda_bytes: int = Field(ge=0)
+    """The same tensors in a CUDA buffer: each padded to 128 bytes, quantized rows
+    widened to a multiple of 512 values (ggml-cuda.cu get_alignment, get_alloc_size)."""
+    first: int = Field(ge=0)
+    """File offset of its first tensor byte."""
+    last: int = Field(ge=0)
+    """File offset one past its last tensor byte."""
+
+
+class GgufLayout(_Frozen):
+    """What a GGUF's tensor table says for llama.cpp's partial offload (-ngl)."""
+
+    parts: tuple[WeightPart, ...]
+    vocab_size: int = Field(ge=0)
+    """Rows of token_embd: the logits per token the compute buffer holds."""
+    widest_activation: int = Field(ge=0)
+    """The widest per-token activation of a layer (feed-forward length, experts used x
+    expert length, attention width): a term of the compute-buffer estimate."""
+
+
 def _check_weight_dtype(name: str) -> str:
     try:
         return weight_format(name).name
@@ -231,6 +260,8 @@ class ModelSpec(_Frozen):
     """llama.cpp's name for the architecture, as a GGUF's general.architecture holds it
     (llama, qwen2, gemma2, deepseek2, ...; Mistral 7B is llama).  llama.cpp decides by it
     which layers run a sliding window (src/models/<arch>.cpp), so --engine llamacpp reads it."""
+    gguf: GgufLayout | None = None
+    """Set by the GGUF importer: per-part weight bytes and file ranges (partial offload)."""
     legacy_mla_gguf: bool = False
     """A DeepSeek2 GGUF from before llama.cpp's MLA layout (no attention.key_length_mla /
     value_length_mla keys, one attn_kv_b tensor): llama.cpp runs it as multi-head attention

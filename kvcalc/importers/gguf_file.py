@@ -25,6 +25,7 @@ from typing import Any
 from kvcalc import archs
 from kvcalc.errors import SpecError, UsageError
 from kvcalc.importers.common import compress, slug
+from kvcalc.importers.gguf_layout import Tensor, layout
 from kvcalc.limits import MAX_GGUF_ARRAY_DEPTH
 from kvcalc.spec import ModelSpec, validate
 
@@ -111,8 +112,8 @@ def check_header(path: Path) -> None:
                 value(int(struct.unpack_from("<I", data, take(4))[0]), 0)
 
 
-def read_fields(path: Path) -> tuple[dict[str, Any], int, int]:
-    """(metadata without the tokenizer, total parameters, total tensor bytes)."""
+def read_fields(path: Path) -> tuple[dict[str, Any], int, int, list[Tensor]]:
+    """(metadata without the tokenizer, total parameters, total tensor bytes, the tensors)."""
     try:
         from gguf import GGUFReader
     except ImportError:  # pragma: no cover - gguf is a dependency
@@ -129,11 +130,27 @@ def read_fields(path: Path) -> tuple[dict[str, Any], int, int]:
         }
         params = sum(int(t.n_elements) for t in reader.tensors)
         nbytes = sum(int(t.n_bytes) for t in reader.tensors)
+        tensors = [tensor_of(t) for t in reader.tensors]
     except (KeyboardInterrupt, MemoryError):
         raise
     except Exception as exc:  # the reader raises many kinds on corrupt input
         raise SpecError(f"{path}: not a readable GGUF file ({type(exc).__name__}: {exc})") from None
-    return fields, params, nbytes
+    return fields, params, nbytes, tensors
+
+
+def tensor_of(t: Any) -> Tensor:
+    """One entry of the gguf reader's tensor table, with its type's block size."""
+    from gguf import GGML_QUANT_SIZES
+
+    block_values, block_bytes = GGML_QUANT_SIZES[t.tensor_type]
+    return Tensor(
+        name=str(t.name),
+        shape=tuple(int(n) for n in t.shape),
+        nbytes=int(t.n_bytes),
+        offset=int(t.data_offset),
+        block_values=int(block_values),
+        block_bytes=int(block_bytes),
+    )
 
 
 def per_layer(value: Any, layers: int, key: str) -> list[int]:
@@ -146,7 +163,7 @@ def per_layer(value: Any, layers: int, key: str) -> list[int]:
 
 
 def spec_from_gguf(path: Path) -> tuple[ModelSpec, list[str]]:
-    fields, params, nbytes = read_fields(path)
+    fields, params, nbytes, tensors = read_fields(path)
     warnings: list[str] = []
     arch = fields.get("general.architecture")
     if not isinstance(arch, str):
@@ -221,6 +238,9 @@ def spec_from_gguf(path: Path) -> tuple[ModelSpec, list[str]]:
     }
     if legacy_mla:
         spec_fields["legacy_mla_gguf"] = True
+    if tensors:
+        meta = {key.removeprefix(f"{arch}."): value for key, value in fields.items()}
+        spec_fields["gguf"] = layout(tensors, layers, meta)
     # head sizes default to n_embd / n_head(0), and to 0 without heads (Mamba)
     key_length, value_length = get("attention.key_length"), get("attention.value_length")
     if get("attention.kv_lora_rank") and not legacy_mla:
