@@ -21,6 +21,7 @@ from typing import Any
 
 from kvcalc.decode import Decode, decode_bound
 from kvcalc.engines import LogRecord
+from kvcalc.engines.llamacpp import LlamaCpp
 from kvcalc.errors import UsageError
 from kvcalc.fit import FitResult, Question, fit_model
 from kvcalc.plot import BudgetLine, Chart, chart
@@ -124,6 +125,14 @@ def size(
     if s.target is not None:
         fitted = fit_model(spec, question(s, seq, batch, override))
     report = s.engine.size_report(shown[0].result, s.k_format, s.v_format)
+    if isinstance(s.engine, LlamaCpp) and s.engine.n_gpu_layers != -1:
+        # -ngl: llama.cpp's lines with the layers split between GPU and CPU
+        if override is not None:
+            raise UsageError("-ngl sizes the model as configured: drop --kv-heads/--attention")
+        from kvcalc.offload import offload, offload_report
+
+        split = offload(spec, s.engine, seq, batch, s.k_format, s.v_format, s.engine.n_gpu_layers)
+        report = offload_report(s.engine, shown[0].result, split, s.k_format, s.v_format)
     return SizeAnswer(spec=spec, setup=s, variants=shown, report=report, fit=fitted)
 
 

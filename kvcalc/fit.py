@@ -19,7 +19,9 @@ from kvcalc.budget import Budget, Target, engine_budget
 from kvcalc.deploy import Deployment, deploy
 from kvcalc.dtypes import WEIGHT_FORMATS, ElementFormat, WeightFormat, kv_format
 from kvcalc.engines import IDEAL, Engine, EnginePool, LogRecord
+from kvcalc.engines.llamacpp import LlamaCpp
 from kvcalc.errors import UsageError
+from kvcalc.offload import OffloadAnswer, gpu_budget, solve_offload
 from kvcalc.search import max_batch, max_context
 from kvcalc.sizing import SizeResult
 from kvcalc.spec import ModelSpec
@@ -95,6 +97,9 @@ class FitResult:
     """The engine's token pool for the KV budget; None when there is no budget left."""
     report: tuple[LogRecord, ...]
     """What the engine would log for this budget (its pool, or its cache at the answer)."""
+    offload: OffloadAnswer | None = None
+    """llama.cpp on one GPU from a GGUF: the most -ngl layers for the context, or the
+    longest context for -ngl, with each device's buffers (kvcalc/offload.py)."""
 
     @property
     def token_bytes(self) -> int:
@@ -172,9 +177,7 @@ def solve(
         fits=fits,
         at_answer=at_answer if kv >= 0 else None,
         pool=pool,
-        report=dep.engine.fit_report(
-            pool, at_answer if kv >= 0 else None, k_format, v_format
-        ),
+        report=dep.engine.fit_report(pool, at_answer if kv >= 0 else None, k_format, v_format),
     )
 
 
@@ -194,7 +197,39 @@ def fit_model(spec: ModelSpec, q: Question) -> FitResult:
         kv_only=q.kv_only,
     )
     dep = deploy(spec, q.tp, q.pp, q.kv_heads, q.engine)
-    return solve(spec, q.target, budget, dep, kf, vf, seq=q.seq, batch=q.batch, kv_heads=q.kv_heads)
+    result = solve(
+        spec, q.target, budget, dep, kf, vf, seq=q.seq, batch=q.batch, kv_heads=q.kv_heads
+    )
+    return replace(result, offload=partial_offload(spec, q, budget.util, kf, vf))
+
+
+def partial_offload(
+    spec: ModelSpec, q: Question, util: Fraction, k_fmt: ElementFormat, v_fmt: ElementFormat
+) -> OffloadAnswer | None:
+    """llama.cpp's -ngl question, where it applies: one GPU and a GGUF's tensor table."""
+    engine = q.engine
+    if not isinstance(engine, LlamaCpp) or engine.legacy:
+        return None
+    asked = engine.n_gpu_layers != -1
+    if q.target.kind != "gpu" or q.tp * q.pp > 1 or spec.gguf is None or q.kv_heads is not None:
+        if asked:
+            raise UsageError(
+                "-ngl splits a GGUF's layers between one GPU and the CPU: give the .gguf file "
+                "and --gpu NAME (or --mem SIZE), one GPU"
+            )
+        return None
+    budget, margin = gpu_budget(q.target.device_bytes, util, q.overhead_bytes)
+    batch = q.batch or 1
+    return solve_offload(
+        spec,
+        engine,
+        seq=q.seq,
+        batch=batch,
+        k_fmt=k_fmt,
+        v_fmt=v_fmt,
+        budget=budget,
+        margin=margin,
+    )
 
 
 def what_would_fit(spec: ModelSpec, q: Question) -> list[str]:

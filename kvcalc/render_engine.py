@@ -28,12 +28,15 @@ from typing import Any
 from kvcalc.engines.base import LogRecord, NotReproduced
 from kvcalc.engines.llamacpp import SWA_FULL_REF
 from kvcalc.engines.llamacpp_log import (
+    ComputeBuffer,
     ContextSizes,
     FlashAttnForQuantizedV,
     KvBuffer,
     KvCacheLine,
     KvSelfSizeLine,
+    ModelBuffer,
     NCtxRounded,
+    OffloadedLayers,
     RecurrentLine,
     SwaCacheCells,
     SwaFull,
@@ -101,6 +104,30 @@ def context_sizes(r: ContextSizes) -> list[str]:
     return [f"llama_context: {name:<21s} = {value}" for name, value in values]
 
 
+def offloaded_layers(r: OffloadedLayers) -> list[str]:
+    # n_repeating counts min(-ngl, n_layer) - 1: with every layer offloaded llama.cpp
+    # prints one repeating layer fewer than it places (src/llama-model.cpp, 0c1e570)
+    on_gpu = min(r.n_gpu_layers, r.num_layers)
+    lines = ["load_tensors: offloading output layer to GPU"] if on_gpu > 0 else []
+    lines.append(f"load_tensors: offloading {max(on_gpu - 1, 0)} repeating layers to GPU")
+    lines.append(
+        f"load_tensors: offloaded {min(r.n_gpu_layers, r.num_layers + 1)}/{r.num_layers + 1} "
+        "layers to GPU"
+    )
+    return lines
+
+
+def model_buffer(r: ModelBuffer) -> list[str]:
+    return [f"load_tensors: {r.buffer:>12s} model buffer size = {r.nbytes / MiB:8.2f} MiB"]
+
+
+def compute_buffer(r: ComputeBuffer) -> list[str]:
+    return [
+        f"sched_reserve: {r.device:>10s} compute buffer size = {r.nbytes / MiB:8.2f} MiB"
+        "  (kvcalc's estimate; llama.cpp measures it)"
+    ]
+
+
 def flash_attn_note(r: FlashAttnForQuantizedV) -> list[str]:
     return [
         "llama_init_from_model: enabling flash_attn since it is required for quantized V cache"
@@ -162,6 +189,9 @@ FORMATTERS: dict[type[Any], Callable[[Any], list[str]]] = {
     SwaCacheCells: swa_cache_cells,
     VPadding: v_padding,
     KvBuffer: kv_buffer,
+    OffloadedLayers: offloaded_layers,
+    ModelBuffer: model_buffer,
+    ComputeBuffer: compute_buffer,
     KvCacheLine: kv_cache_line,
     KvSelfSizeLine: kv_self_size_line,
     RecurrentLine: recurrent_line,

@@ -10,27 +10,20 @@ needed.  tests/conformance/llamacpp/replay.py says what is compared.
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kvcalc.api import load_model
 from tests.conformance.llamacpp import replay
 
 DOC = replay.load_data()
 
 
-@pytest.fixture(scope="module")
-def specs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    folder: Path = tmp_path_factory.mktemp("ggufs")
-    return {name: load_model(path) for name, path in replay.build_models(DOC, folder).items()}
-
-
 @pytest.mark.parametrize("model", sorted(DOC["models"]))
-def test_every_recorded_load_of_the_model_is_reproduced(specs, model):
+def test_every_recorded_load_of_the_model_is_reproduced(recorded_specs, model):
     loads = [load for load in DOC["loads"] if load["model"] == model]
-    problems = [f"{load['id']}: {p}" for load in loads for p in replay.check(load, specs[model])]
+    spec = recorded_specs[model]
+    problems = [f"{load['id']}: {p}" for load in loads for p in replay.check(load, spec)]
     assert not problems, "\n".join(problems)
 
 

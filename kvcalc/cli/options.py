@@ -116,7 +116,8 @@ def emit(as_json: bool, payload: Callable[[], Any], tables: Callable[[], list[An
 def refuse_no_fit(results: Sequence[Any], opts: Any) -> None:
     """After the answer is printed: exit 1 when a budget question has no answer, with the
     first failing model's shortfall and what would fit it."""
-    failing = [r for r in results if not r.fits]
+    # llama.cpp on a GPU: an -ngl split that fits answers the question too
+    failing = [r for r in results if not r.fits and not (r.offload and r.offload.fits)]
     if not failing:
         return
     from kvcalc.api import what_would_fit

@@ -118,6 +118,31 @@ class RecurrentLine(LogRecord):
     p_bytes: int = 0
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OffloadedLayers(LogRecord):
+    """load_tensors' 'offloading output layer to GPU', 'offloading N repeating layers to
+    GPU', 'offloaded N/M layers to GPU' (src/llama-model.cpp, GPU builds only)."""
+
+    n_gpu_layers: int
+    num_layers: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelBuffer(LogRecord):
+    """'load_tensors: <buffer> model buffer size = N MiB' (CPU_Mapped: the mapped file span)."""
+
+    buffer: str
+    nbytes: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ComputeBuffer(LogRecord):
+    """'sched_reserve: <device> compute buffer size = N MiB': kvcalc's estimate, marked so."""
+
+    device: str
+    nbytes: int
+
+
 def tensor_bytes(nbytes: int) -> int:
     return pad(nbytes, TENSOR_ALIGNMENT)
 
