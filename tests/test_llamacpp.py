@@ -6,6 +6,8 @@ issue 14 asked on real models, and how kvcalc's --seq/--batch map onto -c/-np.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from kvcalc import api
@@ -146,3 +148,14 @@ def test_quantized_v_without_flash_attention_is_refused(run):
 def test_cache_type_names_are_ggml_names():
     s = setup(engine_name="llamacpp", cache_type_k="f16", cache_type_v="q4_0")
     assert (s.k_format, s.v_format) == (kv_format("fp16"), kv_format("q4_0"))
+
+
+def test_readme_worked_example_prints_these_lines(run):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    command = "kvcalc size gemma-2-9b --engine llamacpp -c 32768 -np 2 -ub 256 -fa on"
+    block = readme.split(command, 1)[1].split("```", 1)[0]
+    shown = [line.strip() for line in block.splitlines()[1:] if line.strip()]
+    assert len(shown) == 6
+    out = run(*(command.split()[1:] + ["-ctk", "q8_0", "-ctv", "q8_0"])).stdout
+    for line in shown:
+        assert line in out
