@@ -6,6 +6,7 @@ issue 14 asked on real models, and how kvcalc's --seq/--batch map onto -c/-np.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -129,13 +130,28 @@ def test_vocabulary_refuses_llamacpp_flags_elsewhere(run):
 
 def test_cli_takes_llama_server_flags(run):
     data = run.json(
-        "size", "gemma-2-9b", "--engine", "llamacpp", "-c", "32768", "-np", "2", "-ub", "256",
-        "-fa", "on", "-ctk", "q8_0", "-ctv", "q8_0",
+        "size",
+        "gemma-2-9b",
+        "--engine",
+        "llamacpp",
+        "-c",
+        "32768",
+        "-np",
+        "2",
+        "-ub",
+        "256",
+        "-fa",
+        "on",
+        "-ctk",
+        "q8_0",
+        "-ctv",
+        "q8_0",
     )
     # 2 streams of 16,384 cells; SWA per stream pad(4,096 + 256, 256) = 4,352 cells
-    assert data["engine_report"][-1].startswith(
-        "llama_kv_cache: size =  "
-    ) and "(  4352 cells,  21 layers,  2/2 seqs), K (q8_0)" in data["engine_report"][-1]
+    assert (
+        data["engine_report"][-1].startswith("llama_kv_cache: size =  ")
+        and "(  4352 cells,  21 layers,  2/2 seqs), K (q8_0)" in data["engine_report"][-1]
+    )
     assert data["seq"] == 16384  # the slot context, n_ctx_seq
 
 
@@ -159,3 +175,23 @@ def test_readme_worked_example_prints_these_lines(run):
     out = run(*(command.split()[1:] + ["-ctk", "q8_0", "-ctv", "q8_0"])).stdout
     for line in shown:
         assert line in out
+
+
+def test_b5400_takes_only_what_that_era_had():
+    with pytest.raises(UsageError, match="--parallel, --swa-full: llamacpp-b5400"):
+        setup(engine_name="llamacpp-b5400", parallel=2, swa_full=True)
+    # -fa on pads n_ctx to 256 in that era: 35,000 -> 35,072 cells (32 without: 35,008)
+    s = setup(engine_name="llamacpp-b5400", flash_attn="on", seq=35000)
+    assert api.size("llama3-8b", setup=s).total_bytes == 35072 * 32 * 4096
+
+
+def test_recurrent_rollback_snapshots_are_refused_not_guessed():
+    spec = make_spec(
+        architecture="lfm2",
+        layers=[{"kind": "mamba", "count": 4, "d_inner": 64, "d_state": 4, "d_conv": 4}],
+        num_query_heads=0,
+        num_kv_heads=0,
+    )
+    s = setup(engine_name="llamacpp", seq=100)
+    with pytest.raises(UsageError, match="n_rs_seq 2 on lfm2"):
+        api.size(spec, setup=replace(s, engine=replace(s.engine, rs_seq=2)))

@@ -185,7 +185,8 @@ class LlamaCpp(Engine):
     """-ngl: layers (the output head counts as one) on the GPU; -1 auto, -2 all."""
     rs_seq: int = 0
     """n_rs_seq, recurrent snapshots for speculative decoding (set by llama-server from
-    its draft settings, no flag of its own); clamped to 0 on most architectures."""
+    its draft settings, no flag of its own).  llama.cpp clamps it to 0 except on the
+    architectures in archs.RS_ROLLBACK_ARCHS, which kvcalc refuses."""
     legacy: bool = False
     """<= b5400 (May 2025): 'KV self size' report, n_ctx padded to 32 (256 with flash
     attention), every layer (sliding too) at n_ctx, one cache shared by every request."""
@@ -218,10 +219,23 @@ class LlamaCpp(Engine):
                 "--no-kv-unified needs --parallel N: llama-server's auto slots (no -np) always "
                 "share one unified cache"
             )
-        if self.legacy and (self.kv_unified is not None or self.swa_full):
+        if not self.legacy:
+            return
+        # <= b5400: one cache of -c cells, no SWA cache, no auto flash attention
+        changed = {
+            "--parallel": self.parallel is not None,
+            "--kv-unified": self.kv_unified is not None,
+            "--swa-full": self.swa_full,
+            "--ubatch-size": self.n_ubatch != 512,
+            "--batch-size": self.n_batch != 2048,
+            "--n-gpu-layers": self.n_gpu_layers != -1,
+            "--flash-attn auto": self.flash_attn == "auto",
+        }
+        given = [flag for flag, yes in changed.items() if yes]
+        if given:
             raise UsageError(
-                "llamacpp-b5400 had one cache shared by every request and no SWA cache: "
-                "--kv-unified/--swa-full apply to --engine llamacpp"
+                f"{', '.join(given)}: llamacpp-b5400 is modelled as one cache of -c = seq x "
+                "batch cells (padded to 32, or 256 with -fa on); use --engine llamacpp"
             )
 
     @property
@@ -276,6 +290,11 @@ class LlamaCpp(Engine):
     def stored(self, groups: tuple[LayerGroup, ...], spec: ModelSpec) -> tuple[LayerGroup, ...]:
         stored = Engine.stored(self, groups, spec)
         windows = {window_of(g.cache) for g in stored if g.cache.kind in ("sliding", "chunked")}
+        if self.rs_seq and spec.architecture in archs.RS_ROLLBACK_ARCHS:
+            raise UsageError(
+                f"n_rs_seq {self.rs_seq} on {spec.architecture}: llama.cpp keeps recurrent "
+                "snapshots for rollback there, which kvcalc does not model"
+            )
         if len(windows) > 1:
             raise UsageError(
                 f"{spec.id} has sliding windows of {', '.join(map(str, sorted(windows)))} tokens; "
