@@ -24,18 +24,19 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from kvcalc.engines.base import LogRecord, pad
+from kvcalc.engines.base import LogRecord
 from kvcalc.engines.llamacpp import LlamaCpp
-from kvcalc.engines.llamacpp_cache import PaddedV, head_dims
+from kvcalc.engines.llamacpp_cache import row_values
 from kvcalc.engines.llamacpp_log import (
+    GPU,
     ComputeBuffer,
     KvBuffer,
     ModelBuffer,
     OffloadedLayers,
     SwaCacheCells,
+    buffer_bytes,
 )
 from kvcalc.errors import UsageError
-from kvcalc.layers import LatentAttention
 from kvcalc.sizing import engine_groups
 
 if TYPE_CHECKING:
@@ -44,9 +45,7 @@ if TYPE_CHECKING:
     from kvcalc.sizing import SizeResult
     from kvcalc.spec import GgufLayout, ModelSpec
 
-GPU = "CUDA0"
 SWA_KINDS = ("sliding", "chunked")
-CPU_ALIGNMENT, CUDA_ALIGNMENT, ROW_PADDING = 32, 128, 512
 FIT_MARGIN = 1024 * 2**20  # llama-server --fit-target default per device (common/common.h)
 COMPUTE_WIDTHS = Fraction(15, 2)
 """Per-token activations the compute estimate allows for: 7.5 x the widest activation (or
@@ -116,16 +115,6 @@ class Offload:
     layers: tuple[LayerMemory, ...]
 
 
-def row_values(cache: LayerCache) -> tuple[int, int]:
-    """(K, V) values per cell of a layer: n_embd_k_gqa and n_embd_v_gqa (V 0: no tensor)."""
-    if isinstance(cache, LatentAttention):
-        return head_dims(cache)[0], 0
-    if isinstance(cache, PaddedV):
-        return row_values(cache.inner)[0], cache.v_width
-    k_dim, v_dim = head_dims(cache)
-    return cache.num_kv_heads * k_dim, cache.num_kv_heads * v_dim
-
-
 def layer_memory(
     spec: ModelSpec,
     engine: LlamaCpp,
@@ -154,21 +143,6 @@ def layer_memory(
         for _ in range(group.count):
             out.append(LayerMemory(index=len(out), cache=cache, tensors=tensors))
     return tuple(out)
-
-
-def buffer_bytes(tensors: tuple[tuple[int, int, ElementFormat | None], ...], device: str) -> int:
-    """A backend buffer's size for these tensors: the CPU pads each to 32 bytes; CUDA adds
-    one row's padding to 512 values to a quantized tensor, then pads to 128 (ggml-cuda.cu
-    get_alloc_size, get_alignment)."""
-    total = 0
-    for nbytes, values, fmt in tensors:
-        if device != GPU:
-            total += pad(nbytes, CPU_ALIGNMENT)
-            continue
-        if fmt is not None and fmt.block_values > 1 and values % ROW_PADDING and nbytes:
-            nbytes += fmt.row_bytes(ROW_PADDING - values % ROW_PADDING)
-        total += pad(nbytes, CUDA_ALIGNMENT)
-    return total
 
 
 def model_bytes(layout: GgufLayout, where: Placement) -> tuple[int, int]:

@@ -11,12 +11,13 @@ A command that cannot use an option refuses it by name (cli/options.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 from kvcalc.budget import Target, make_target, parallelism
 from kvcalc.dtypes import ElementFormat, WeightFormat, kv_format, weight_format
 from kvcalc.engines import IDEAL, Engine, engine
+from kvcalc.engines.llamacpp import LlamaCpp
 from kvcalc.errors import UsageError
 from kvcalc.units import UnitError, parse_bytes, parse_count, parse_fraction
 
@@ -194,6 +195,9 @@ def setup(
         flash_attn=flash_attn,
         n_gpu_layers=n_gpu_layers,
     )
+    if isinstance(chosen, LlamaCpp) and target is not None and target.kind != "cpu":
+        # every layer on the device: llama.cpp names the KV buffers after its backend
+        chosen = replace(chosen, device="CUDA0" if target.kind == "gpu" else "MTL0")
     if ctx_size is not None and seq is not None:
         raise UsageError("give --seq (tokens per slot) or --ctx-size (llama.cpp's -c), not both")
     k_dtype = cache_type(cache_type_k, "--cache-type-k", k_dtype, kv_dtype, chosen.name)

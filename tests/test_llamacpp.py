@@ -195,3 +195,11 @@ def test_recurrent_rollback_snapshots_are_refused_not_guessed():
     s = setup(engine_name="llamacpp", seq=100)
     with pytest.raises(UsageError, match="n_rs_seq 2 on lfm2"):
         api.size(spec, setup=replace(s, engine=replace(s.engine, rs_seq=2)))
+
+
+def test_kv_buffers_are_named_after_the_device_that_holds_them(run):
+    # every layer on the GPU: llama.cpp's CUDA buffer type, CUDA0; on a RAM budget, CPU
+    gpu = run("fit", "llama3-8b", "--gpu", "rtx4090", "--engine", "llamacpp").stdout
+    assert "llama_kv_cache:      CUDA0 KV buffer size" in gpu
+    cpu = run("fit", "llama3-8b", "--device", "cpu", "--mem", "64GB", "--engine", "llamacpp")
+    assert "llama_kv_cache:        CPU KV buffer size" in cpu.stdout

@@ -121,9 +121,7 @@ class Setting:
         if self.kind == "choice":
             text = str(value).strip().lower()
             if text not in self.choices:
-                raise UsageError(
-                    f"{self.flag} must be {' | '.join(self.choices)}, not {value!r}"
-                )
+                raise UsageError(f"{self.flag} must be {' | '.join(self.choices)}, not {value!r}")
             return text
         if self.kind == "layers":
             # llama.cpp's -ngl: auto = -1 (fit decides), all = -2 (every layer)

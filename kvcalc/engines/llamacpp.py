@@ -187,6 +187,10 @@ class LlamaCpp(Engine):
     """n_rs_seq, recurrent snapshots for speculative decoding (set by llama-server from
     its draft settings, no flag of its own).  llama.cpp clamps it to 0 except on the
     architectures in archs.RS_ROLLBACK_ARCHS, which kvcalc refuses."""
+    device: str = "CPU"
+    """The backend buffer every layer's cache is in when all layers sit on one device: CPU;
+    CUDA0 on a GPU, MTL0 on Apple silicon (the buffer-type names of ggml-cuda.cu and
+    ggml-metal.cpp).  Partial offload names each layer's device itself (offload.py)."""
     legacy: bool = False
     """<= b5400 (May 2025): 'KV self size' report, n_ctx padded to 32 (256 with flash
     attention), every layer (sliding too) at n_ctx, one cache shared by every request."""
@@ -368,14 +372,16 @@ def pad_v(groups: tuple[LayerGroup, ...], spec: ModelSpec) -> tuple[LayerGroup, 
     """[TAG_V_CACHE_VARIABLE]: when V widths differ between any two layers of the model
     (recurrent layers included, as llama.cpp's n_embd_v_gqa sees them), every per-head V
     row is widened to the widest: Deci with KV heads 2,4,1,2 x 32 keeps 4 x 128 values."""
-    attention = [g.cache.num_kv_heads * head_dims(g.cache)[1] for g in groups
-                 if g.cache.kind != "state"]
+    attention = [
+        g.cache.num_kv_heads * head_dims(g.cache)[1] for g in groups if g.cache.kind != "state"
+    ]
     widths = {v_width(g.cache, spec, max(attention, default=0)) for g in groups}
     if len(widths) < 2:
         return groups
     widest = max(widths)
     return tuple(
-        g if isinstance(g.cache, LatentAttention) or g.cache.kind == "state"
+        g
+        if isinstance(g.cache, LatentAttention) or g.cache.kind == "state"
         else LayerGroup(PaddedV(g.cache, widest), g.count)
         for g in groups
     )

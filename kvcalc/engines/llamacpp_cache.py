@@ -104,3 +104,13 @@ class PaddedV:
 
     def shard(self, tp: int) -> PaddedV:
         return PaddedV(self.inner.shard(tp), cdiv(self.v_width, tp))
+
+
+def row_values(cache: LayerCache) -> tuple[int, int]:
+    """(K, V) values per cell of a layer: n_embd_k_gqa and n_embd_v_gqa (V 0: no tensor)."""
+    if isinstance(cache, LatentAttention):
+        return head_dims(cache)[0], 0
+    if isinstance(cache, PaddedV):
+        return row_values(cache.inner)[0], cache.v_width
+    k_dim, v_dim = head_dims(cache)
+    return cache.num_kv_heads * k_dim, cache.num_kv_heads * v_dim

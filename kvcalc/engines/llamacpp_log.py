@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kvcalc.engines.base import LogRecord, pad
-from kvcalc.engines.llamacpp_cache import PaddedV, ggml_name
+from kvcalc.engines.llamacpp_cache import PaddedV, ggml_name, row_values
 
 if TYPE_CHECKING:
     from kvcalc.dtypes import ElementFormat
@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from kvcalc.sizing import GroupSize, SizeResult
 
 TENSOR_ALIGNMENT = 32
+GPU = "CUDA0"
+CUDA_ALIGNMENT, ROW_PADDING = 128, 512
+Tensors = tuple[tuple[int, int, "ElementFormat | None"], ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -143,8 +146,20 @@ class ComputeBuffer(LogRecord):
     nbytes: int
 
 
-def tensor_bytes(nbytes: int) -> int:
-    return pad(nbytes, TENSOR_ALIGNMENT)
+def buffer_bytes(tensors: Tensors, device: str) -> int:
+    """A backend buffer's size for these (bytes, values per row, format) tensors: the CPU
+    and Metal pad each to 32 bytes (TENSOR_ALIGNMENT); CUDA adds one row's padding to 512
+    values to a quantized tensor, then pads to 128 (ggml-cuda.cu get_alloc_size,
+    get_alignment)."""
+    total = 0
+    for nbytes, values, fmt in tensors:
+        if device != GPU:
+            total += pad(nbytes, TENSOR_ALIGNMENT)
+            continue
+        if fmt is not None and fmt.block_values > 1 and values % ROW_PADDING and nbytes:
+            nbytes += fmt.row_bytes(ROW_PADDING - values % ROW_PADDING)
+        total += pad(nbytes, CUDA_ALIGNMENT)
+    return total
 
 
 def context_records(engine: LlamaCpp, ctx: Context, v_fmt: ElementFormat) -> list[LogRecord]:
@@ -170,24 +185,30 @@ def context_records(engine: LlamaCpp, ctx: Context, v_fmt: ElementFormat) -> lis
     return out
 
 
+def layer_tensors(g: GroupSize, k_fmt: ElementFormat, v_fmt: ElementFormat) -> Tensors:
+    """The K and V tensors of one layer of a group: (bytes, values per row, format)."""
+    k_values, v_values = row_values(g.cache)
+    return ((g.k_bytes // g.count, k_values, k_fmt), (g.v_bytes // g.count, v_values, v_fmt))
+
+
 def cache_records(
     members: list[GroupSize],
     cells: int,
     ctx: Context,
     padded_to: int | None,
-    k_type: str,
-    v_type: str,
+    k_fmt: ElementFormat,
+    v_fmt: ElementFormat,
     device: str = "CPU",
 ) -> list[LogRecord]:
     """One llama_kv_cache: its V-padding warning, buffer line and size line."""
+    k_type, v_type = ggml_name(k_fmt), ggml_name(v_fmt)
     out: list[LogRecord] = []
     if padded_to is not None:
         out.append(VPadding(width=padded_to))
     if members:  # a backend buffer exists only when some layer has tensors
         # one K and one V tensor per layer (of every stream), each padded on its own
         buffer = sum(
-            g.count * (tensor_bytes(g.k_bytes // g.count) + tensor_bytes(g.v_bytes // g.count))
-            for g in members
+            g.count * buffer_bytes(layer_tensors(g, k_fmt, v_fmt), device) for g in members
         )
         out.append(KvBuffer(device=device, nbytes=buffer))
     out.append(
@@ -217,7 +238,7 @@ def recurrent_records(
     s_bytes = sum(n * s for n, s in zip(counts, layer_s, strict=True))
     # one R and one S tensor per recurrent layer, each padded on its own
     buffer = sum(
-        n * (tensor_bytes(r) + tensor_bytes(s))
+        n * buffer_bytes(((r, 1, None), (s, 1, None)), device)
         for n, r, s in zip(counts, layer_r, layer_s, strict=True)
     )
     return [
@@ -245,6 +266,7 @@ def report(
             ),
         )
     ctx = engine.context(result.seq, result.batch)
+    device = engine.device
     out = context_records(engine, ctx, v_fmt)
     padded = [g.cache.v_width for g in attention if isinstance(g.cache, PaddedV)]
     padded_to = padded[0] if padded else None
@@ -256,11 +278,11 @@ def report(
         if engine.swa_full:
             out.append(SwaFull())
         out.append(SwaCacheCells(swa=False, cells=ctx.n_ctx_seq))
-        out += cache_records(base, ctx.n_ctx_seq, ctx, padded_to, k_type, v_type)
+        out += cache_records(base, ctx.n_ctx_seq, ctx, padded_to, k_fmt, v_fmt, device)
         out.append(SwaCacheCells(swa=True, cells=swa_cells))
-        out += cache_records(swa, swa_cells, ctx, padded_to, k_type, v_type)
+        out += cache_records(swa, swa_cells, ctx, padded_to, k_fmt, v_fmt, device)
     elif attention:
-        out += cache_records(attention, ctx.n_ctx_seq, ctx, padded_to, k_type, v_type)
+        out += cache_records(attention, ctx.n_ctx_seq, ctx, padded_to, k_fmt, v_fmt, device)
     if states:
-        out += recurrent_records(states, ctx, result.num_layers)
+        out += recurrent_records(states, ctx, result.num_layers, device)
     return tuple(out)
