@@ -64,7 +64,8 @@ OPTIONS: dict[str, tuple[tuple[str, ...], str | None, str]] = {
         ("--engine",),
         "NAME",
         "Size as this engine allocates: ideal (exact tokens) [default], vllm (16-token "
-        "blocks), sglang (token pool + padding page), llamacpp (n_ctx padded to 256; "
+        "blocks), sglang (token pool + padding page), llamacpp (llama.cpp 0c1e570 with "
+        "llama-server's defaults and flags: -c, -np, -kvu, -ub, -fa, -ctk/-ctv, -ngl; "
         "llamacpp-b5400 for the older rules), transformers (StaticCache).",
     ),
     "block_size": (("--block-size",), "TOKENS", "vLLM block size [16] or SGLang page size [1]."),
