@@ -118,7 +118,8 @@ def size(
     """Bytes of `batch` requests of `seq` tokens (default: one request at the max context)."""
     s = _setup(setup, options)
     spec = load_model(model, warn)
-    seq, batch = s.seq or spec.max_context, s.batch or 1
+    batch = s.batch or 1
+    seq = s.seq or s.engine.slot_tokens(batch) or spec.max_context
     override = resolve_kv_heads(spec, kv_heads, attention)
     if seq > spec.max_context and warn is not None:
         warn(f"--seq {seq:,} exceeds {spec.id}'s max context of {spec.max_context:,} tokens")
@@ -128,7 +129,7 @@ def size(
         from kvcalc.fitting import fit_model
 
         fitted = fit_model(spec, question(s, seq, batch, override))
-    report = s.engine.size_report(shown[0].result, s.k_format, s.v_format)
+    report = s.engine.model_report(spec, shown[0].result, s.k_format, s.v_format, override)
     return SizeAnswer(spec=spec, setup=s, variants=shown, report=report, fit=fitted)
 
 

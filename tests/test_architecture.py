@@ -59,6 +59,10 @@ def all_subclasses(cls: type) -> set[type]:
 
 
 def test_every_engine_report_has_a_formatter():
+    for name in modules():  # every record class defined anywhere in kvcalc
+        if name != "kvcalc.__main__":  # that one runs the CLI
+            importlib.import_module(name)
+
     def names(classes: set[type]) -> set[str]:
         # by name: dataclass(slots=True) leaves the pre-slots class among the subclasses
         return {f"{c.__module__}.{c.__qualname__}" for c in classes}

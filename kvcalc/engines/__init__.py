@@ -67,8 +67,10 @@ __all__ = [
 ]
 
 
-def engine(name: str, block_size: int | None = None) -> Engine:
-    """An engine profile by name; `block_size` sets vLLM's block or SGLang's page size."""
+def engine(name: str, block_size: Any = None, **settings: Any) -> Engine:
+    """An engine profile by name, with settings in the deployment vocabulary's names:
+    `block_size` (vLLM's block, SGLang's page), llama.cpp's `ctx_size`, `parallel`, ...
+    A setting the engine does not take is refused, naming the engines that do."""
     key = name.strip().lower()
     key = _ALIASES.get(key, key)
     if key not in REGISTRY:
@@ -78,23 +80,27 @@ def engine(name: str, block_size: int | None = None) -> Engine:
             get_close_matches(key, list(REGISTRY), n=2, cutoff=0.5),
             f"engines: {', '.join(REGISTRY)}",
         )
-    chosen = profile(key)
-    return chosen if block_size is None else configure(chosen, "block_size", block_size)
+    return configure(profile(key), block_size=block_size, **settings)
 
 
-def configure(chosen: Engine, key: str, value: int) -> Engine:
-    """The engine with one of its SETTINGS changed, refused where it does not apply."""
-    setting = chosen.SETTINGS.get(key)
-    if setting is None:
-        takers = [e.name for e in all_engines().values() if key in e.SETTINGS]
-        named = ", ".join(takers[:-1]) + " and " + takers[-1] if len(takers) > 1 else takers[0]
-        raise UsageError(f"{setting_flag(key)} applies to {named}, not {chosen.name}")
-    if not setting.low <= value <= setting.high:
-        raise UsageError(
-            f"{setting.flag} must be between {setting.low:,} and {setting.high:,}, got {value}"
-        )
-    changes: dict[str, Any] = {setting.field: value}
-    return replace(chosen, **changes)
+def configure(chosen: Engine, **settings: Any) -> Engine:
+    """The engine with some of its SETTINGS changed; None means not given.  A setting the
+    engine does not take is refused, naming the engines that do."""
+    changes: dict[str, Any] = {}
+    for option, value in settings.items():
+        if value is None:  # not given (a flag not given arrives as None too)
+            continue
+        setting = chosen.SETTINGS.get(option)
+        if setting is None:
+            takers = [e.name for e in all_engines().values() if option in e.SETTINGS]
+            named = ", ".join(takers[:-1]) + " and " + takers[-1] if len(takers) > 1 else takers[0]
+            raise UsageError(f"{setting_flag(option)} applies to {named}, not {chosen.name}")
+        changes[setting.field] = setting.parse(value)
+    if not changes:
+        return chosen
+    configured = replace(chosen, **changes)
+    configured.validate()
+    return configured
 
 
 def setting_flag(key: str) -> str:
