@@ -10,13 +10,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from kvcalc.options import setup
 
 from kvcalc import api
 from kvcalc.catalog import load_model
 from kvcalc.dtypes import kv_format
 from kvcalc.engines import engine
 from kvcalc.errors import UsageError
+from kvcalc.options import setup
 from kvcalc.render_engine import log_lines
 from kvcalc.sizing import engine_groups, size
 from tests.conftest import FP16, make_spec

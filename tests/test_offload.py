@@ -8,7 +8,6 @@ GPU side follows llama.cpp's source and was not run on a GPU.
 from __future__ import annotations
 
 import pytest
-from kvcalc.options import setup
 
 from kvcalc import api
 from kvcalc.dtypes import kv_format
@@ -22,6 +21,7 @@ from kvcalc.offload import (
     placement,
     solve_offload,
 )
+from kvcalc.options import setup
 from kvcalc.render_engine import log_lines
 from tests.conformance.llamacpp import replay
 from tests.conftest import FP16

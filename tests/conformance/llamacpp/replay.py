@@ -79,10 +79,9 @@ def kvcalc_options(settings: dict[str, Any]) -> dict[str, Any]:
 
 def kvcalc_says(spec: Any, settings: dict[str, Any]) -> tuple[list[str], str | None]:
     """(the lines kvcalc prints, or its refusal) for one recorded context."""
-    from kvcalc.options import setup
-
     from kvcalc import api
     from kvcalc.errors import UsageError
+    from kvcalc.options import setup
     from kvcalc.render_engine import log_lines
 
     try:
