@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint bench check-wheel clean
+.PHONY: install run test fuzz lint bench check-wheel clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 	$(BIN)/kvcalc check  # documented numbers (configs/claims.yaml) still get their recorded verdicts
+
+# Long random exploration (make test is derandomized and quick).  A failure prints the
+# input to pin as an @example beside its test; .hypothesis/ replays it on the next run.
+fuzz: $(STAMP)
+	KVCALC_HYPOTHESIS=fuzz $(BIN)/python -m pytest -q tests/test_fuzz.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check kvcalc tests

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import FUZZ_EXAMPLES
 from tests.test_import_gguf import write as write_gguf
 
 ROOT = Path(__file__).resolve().parent.parent
 PRESET = (ROOT / "configs" / "models" / "gemma-3-27b.yaml").read_text()
 CONFIG = (ROOT / "tests" / "data" / "falcon-7b" / "config.json").read_text()
-FUZZ = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+FUZZ = settings(max_examples=FUZZ_EXAMPLES)
 
 COMMANDS = ["size", "fit", "dial", "decode", "compare", "plot", "models", "gpus", "check"]
 WORDS = [
@@ -72,7 +71,7 @@ def test_truncated_and_mangled_config_json(run, tmp_path, cut, tail):
     contract(run("size", str(path)))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@FUZZ
 @given(st.data())
 def test_truncated_and_corrupted_gguf(run, tmp_path, data):
     path = tmp_path / "m.gguf"
