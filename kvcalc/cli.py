@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from kvcalc.errors import KvcalcError, NoFitError, UsageError
-from kvcalc.units import UnitError, parse_count
+from kvcalc.units import UnitError, parse_count, parse_whole
 
 COUNT_HELP = "plain digits, or k/m = x1000 and K/M = x1024 (32k = 32,000 tokens, 32K = 32,768)"
 
@@ -77,6 +77,17 @@ def count_option(text: str | None, flag: str) -> int | None:
     if value < 1:
         raise UsageError(f"{flag} must be at least 1, got {text!r}")
     return value
+
+
+def whole_option(text: Any) -> Any:
+    """Parser of the integer options (--tp, --pp, --gpus, --kv-heads, --block-size, --points):
+    the one number grammar of units.py, where int() would take '０' or '1__0'."""
+    if text is None or isinstance(text, int):  # typer passes defaults through the parser too
+        return text
+    try:
+        return parse_whole(text)
+    except UnitError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def emit(as_json: bool, payload: Any, tables: Any) -> None:
@@ -152,6 +163,7 @@ BlockOpt = Annotated[
     int | None,
     typer.Option(
         "--block-size",
+        parser=whole_option,
         metavar="TOKENS",
         help="vLLM block size [16] or SGLang page size [1].",
     ),
@@ -221,6 +233,7 @@ def size(
         int | None,
         typer.Option(
             "--kv-heads",
+            parser=whole_option,
             metavar="N",
             help="Re-size with N KV heads (any divisor of the query heads).",
         ),
@@ -286,7 +299,13 @@ def dial(
     mem: BudgetMemOpt = None,
     gpu: BudgetGpuOpt = None,
     tp: Annotated[
-        int, typer.Option("--tp", metavar="N", help="Tensor parallel size for the fit and bound.")
+        int,
+        typer.Option(
+            "--tp",
+            parser=whole_option,
+            metavar="N",
+            help="Tensor parallel size for the fit and bound.",
+        ),
     ] = 1,
     as_json: JsonOpt = False,
 ) -> None:
@@ -426,6 +445,7 @@ def fit(
         int | None,
         typer.Option(
             "--gpus",
+            parser=whole_option,
             metavar="N",
             help="Number of GPUs (tensor parallel over all, unless --tp/--pp).",
         ),
@@ -434,6 +454,7 @@ def fit(
         int | None,
         typer.Option(
             "--tp",
+            parser=whole_option,
             metavar="N",
             help="Tensor parallel size: splits KV heads (a replica per rank "
             "once N exceeds the KV heads).",
@@ -443,6 +464,7 @@ def fit(
         int | None,
         typer.Option(
             "--pp",
+            parser=whole_option,
             metavar="N",
             help="Pipeline parallel size: splits layers; the most loaded GPU decides.",
         ),
@@ -576,7 +598,10 @@ def decode(
     seq: SeqOpt = None,
     batch: BatchOpt = "1",
     tp: Annotated[
-        int, typer.Option("--tp", metavar="N", help="Tensor parallel size (per-GPU bytes).")
+        int,
+        typer.Option(
+            "--tp", parser=whole_option, metavar="N", help="Tensor parallel size (per-GPU bytes)."
+        ),
     ] = 1,
     weights: Annotated[
         str | None,
@@ -731,7 +756,9 @@ def plot(
         typer.Option("--seq", "-s", metavar="TOKENS", help="Tokens per request when --x batch."),
     ] = None,
     batch: BatchOpt = "1",
-    points: Annotated[int, typer.Option("--points", metavar="N", help="Points per line.")] = 41,
+    points: Annotated[
+        int, typer.Option("--points", parser=whole_option, metavar="N", help="Points per line.")
+    ] = 41,
     kv_dtype: DtypeOpt = None,
     k_dtype: KDtypeOpt = None,
     v_dtype: VDtypeOpt = None,
