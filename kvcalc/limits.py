@@ -15,8 +15,19 @@ MAX_YAML_BYTES = 2**20
 libyaml, so this keeps any file under a fraction of a second; 10^6 layers fit as
 `count: 1000000` or a `repeat`, not as a million list items."""
 
-MAX_SAFETENSORS_HEADER = 100 * 2**20
-"""safetensors caps its own JSON header at 100 MB."""
+MAX_SAFETENSORS_HEADER = 16 * 2**20
+"""One safetensors JSON header: 16 MiB.  safetensors itself allows 100 MB, but a real
+shard's header is ~100 KB (one entry per tensor), and 16 MiB of JSON parses in ~0.1 s."""
+
+MAX_SAFETENSORS_HEADERS = 64 * 2**20
+"""All the headers beside one config.json together: 64 MiB (DeepSeek V3's 163 shards
+hold ~20 MB of headers)."""
+
+MAX_SAFETENSORS_FILES = 4096
+"""*.safetensors files in one model folder (real checkpoints: at most a few hundred)."""
+
+MAX_TENSOR_DIMS = 16
+"""Dimensions of one tensor in a safetensors header (real tensors have at most 5)."""
 
 MAX_YAML_ALIASES = 16
 """YAML alias references per file: presets use none; each alias can double what a

@@ -15,9 +15,11 @@ global (pattern 6).  With pattern n, layer i is local when i % n < n - 1.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
+from kvcalc import files
 from kvcalc.errors import SpecError, UsageError
 from kvcalc.importers.common import compress, slug
 from kvcalc.limits import MAX_GGUF_ARRAY_DEPTH
@@ -58,8 +60,8 @@ def check_header(path: Path) -> None:
     import mmap
     import struct
 
-    with path.open("rb") as handle:
-        size = path.stat().st_size
+    with files.open_regular(path, "a GGUF file") as handle:
+        size = os.fstat(handle.fileno()).st_size
         if size < 24:
             raise SpecError(f"{path}: not a readable GGUF file (only {size} bytes)")
         with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
@@ -113,8 +115,6 @@ def read_fields(path: Path) -> tuple[dict[str, Any], int, int]:
         from gguf import GGUFReader
     except ImportError:  # pragma: no cover - gguf is a dependency
         raise UsageError("reading GGUF needs the 'gguf' package: pip install gguf") from None
-    if not path.is_file():
-        raise UsageError(f"{path}: no such file")
     check_header(path)
     try:
         reader = GGUFReader(path, "r")

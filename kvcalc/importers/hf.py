@@ -19,14 +19,21 @@ configuration class:
 from __future__ import annotations
 
 import json
+import os
 import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kvcalc import files
 from kvcalc.errors import SpecError, UsageError
 from kvcalc.importers.common import compress, slug
-from kvcalc.limits import MAX_SAFETENSORS_HEADER
+from kvcalc.limits import (
+    MAX_SAFETENSORS_FILES,
+    MAX_SAFETENSORS_HEADER,
+    MAX_SAFETENSORS_HEADERS,
+    MAX_TENSOR_DIMS,
+)
 from kvcalc.limits import MAX_TEXT_FILE_BYTES as MAX_CONFIG_BYTES
 from kvcalc.spec import ModelSpec, validate
 
@@ -64,14 +71,16 @@ def _need(config: dict[str, Any], origin: str, *names: str) -> int:
 
 
 def read_json(path: Path) -> dict[str, Any]:
+    """A config.json as a dict: at most MAX_CONFIG_BYTES read, any failure names the file."""
+    raw = files.read_bounded(path, MAX_CONFIG_BYTES, "a config.json")
     try:
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise SpecError(f"{path}: {path.stat().st_size:,} bytes is too large for a config.json")
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path}: not valid JSON (not UTF-8: {files.bad_byte(raw, exc)})") from None
+    except json.JSONDecodeError as exc:
         raise SpecError(f"{path}: not valid JSON ({exc})") from None
+    except ValueError as exc:  # an integer of more than 4,300 digits (CPython's bound)
+        raise SpecError(f"{path}: not valid JSON ({str(exc).split(';')[0]})") from None
     except RecursionError:
         raise SpecError(f"{path}: JSON nested too deeply") from None
     if not isinstance(data, dict):
@@ -253,39 +262,94 @@ def family_extras(config: dict[str, Any], spec: ModelSpec, moe: bool) -> int:
     return extra
 
 
+def safetensors_files(directory: Path) -> list[Path]:
+    """The *.safetensors names in a directory, sorted; at most MAX_SAFETENSORS_FILES."""
+    names: list[str] = []
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.name.endswith(".safetensors"):
+                    names.append(entry.name)
+                    if len(names) > MAX_SAFETENSORS_FILES:
+                        raise SpecError(
+                            f"{directory}: more than {MAX_SAFETENSORS_FILES:,} *.safetensors "
+                            "files (a real checkpoint has at most a few hundred shards)"
+                        )
+    except OSError as exc:
+        raise UsageError(f"{directory}: cannot list ({files.reason(exc)})") from None
+    return [directory / name for name in sorted(names)]
+
+
 def safetensors_totals(directory: Path) -> tuple[int, int] | None:
     """(parameters, bytes) summed over the *.safetensors headers in a directory, or None.
 
     Reads only each file's header: 8 bytes of little-endian length, then that many
-    bytes of JSON naming every tensor's dtype, shape and byte range.
+    bytes of JSON naming every tensor's dtype, shape and byte range.  The headers read
+    add up to at most MAX_SAFETENSORS_HEADERS bytes.
     """
-    files = sorted(directory.glob("*.safetensors"))
-    if not files:
+    paths = safetensors_files(directory)
+    if not paths:
         return None
-    params = nbytes = 0
-    for path in files:
-        with path.open("rb") as handle:
-            head = handle.read(8)
-            if len(head) != 8:
-                raise SpecError(f"{path}: too short for a safetensors header")
-            (length,) = struct.unpack("<Q", head)
-            if length > MAX_SAFETENSORS_HEADER:
-                raise SpecError(f"{path}: safetensors header of {length:,} bytes is too large")
-            raw = handle.read(length)
-        try:
-            header = json.loads(raw)
-            for name, tensor in header.items():
-                if name == "__metadata__":
-                    continue
-                start, end = tensor["data_offsets"]
-                count = 1
-                for dim in tensor["shape"]:
-                    count *= int(dim)
-                params += count
-                nbytes += int(end) - int(start)
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise SpecError(f"{path}: unreadable safetensors header ({exc})") from None
+    params = nbytes = budget = 0
+    for path in paths:
+        with files.open_regular(path, "a safetensors file") as handle:
+            try:
+                head = handle.read(8)
+                if len(head) != 8:
+                    raise SpecError(f"{path}: too short for a safetensors header")
+                (length,) = struct.unpack("<Q", head)
+                budget += length
+                if length > MAX_SAFETENSORS_HEADER or budget > MAX_SAFETENSORS_HEADERS:
+                    raise SpecError(
+                        f"{path}: safetensors header of {length:,} bytes is too large (limit "
+                        f"{MAX_SAFETENSORS_HEADER:,} per file, {MAX_SAFETENSORS_HEADERS:,} in all)"
+                    )
+                raw = handle.read(length)
+            except OSError as exc:
+                raise UsageError(f"{path}: cannot read ({files.reason(exc)})") from None
+        if len(raw) != length:
+            raise SpecError(f"{path}: safetensors header cut short ({len(raw):,} of {length:,})")
+        tensors, size = _header_totals(raw, path)
+        params += tensors
+        nbytes += size
     return params, nbytes
+
+
+def _header_totals(raw: bytes, path: Path) -> tuple[int, int]:
+    """(parameters, bytes) of one safetensors header; every field checked, none trusted."""
+    try:
+        header = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise SpecError(f"{path}: unreadable safetensors header ({exc})") from None
+    if not isinstance(header, dict):
+        raise SpecError(f"{path}: unreadable safetensors header (not a JSON object)")
+    params = nbytes = 0
+    for name, tensor in header.items():
+        if name == "__metadata__":
+            continue
+        where = f"{path}: tensor {name[:80]!r}"
+        if not isinstance(tensor, dict):
+            raise SpecError(f"{where}: expected an object with dtype, shape and data_offsets")
+        shape, offsets = tensor.get("shape"), tensor.get("data_offsets")
+        if not isinstance(shape, list) or len(shape) > MAX_TENSOR_DIMS:
+            raise SpecError(f"{where}: shape must be a list of at most {MAX_TENSOR_DIMS} sizes")
+        if not isinstance(offsets, list) or len(offsets) != 2:
+            raise SpecError(f"{where}: data_offsets must be [start, end]")
+        count = 1
+        for dim in shape:
+            if not _is_int(dim) or not 0 <= dim < 2**63:
+                raise SpecError(f"{where}: shape entry {dim!r} is not a size")
+            count *= dim
+        start, end = offsets
+        if not (_is_int(start) and _is_int(end) and 0 <= start <= end < 2**64):
+            raise SpecError(f"{where}: data_offsets {offsets!r} are not a byte range")
+        params += count
+        nbytes += end - start
+    return params, nbytes
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def spec_from_config(config: dict[str, Any], origin: str, name: str) -> tuple[ModelSpec, list[str]]:
@@ -367,8 +431,9 @@ def spec_from_config(config: dict[str, Any], origin: str, name: str) -> tuple[Mo
 
 def load_hf(path: Path) -> tuple[ModelSpec, list[str]]:
     """A config.json, or a model directory holding one (and maybe safetensors)."""
-    config_path = path / "config.json" if path.is_dir() else path
-    if path.is_dir() and not config_path.is_file():
+    is_dir = files.kind(path) == "dir"
+    config_path = path / "config.json" if is_dir else path
+    if is_dir and files.kind(config_path) == "missing":
         raise UsageError(f"{path}: directory has no config.json")
     config = read_json(config_path)
     name = str(config.get("_name_or_path") or config_path.parent.name or "imported")
