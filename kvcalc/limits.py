@@ -39,6 +39,25 @@ MAX_NESTING = 32
 MAX_LAYERS = 1_000_000
 """Layers per model (the largest real model has 126); layer lists expand to this at most."""
 
+MAX_LAYER_GROUPS = 4096
+"""Layer groups once repeats are unrolled: what every sizing pass walks, so a fit (a few
+sizings) or a dial (one per KV-head count) stays well under a second.  A real model has
+at most 126 (every layer its own kind); a million identical layers are one group."""
+
+MAX_HEADS = 65_536
+"""Query or KV heads (real models: at most 128).  `dial` trial-divides the query heads
+up to their square root, 256 steps here; 10^18 heads would be 10^9."""
+
+MAX_WIDTH = 2**24
+"""A width in values (hidden size, head dim, latent rank, state size): 16,777,216, a
+thousand times the widest real model (Llama 3.1 405B: hidden 16,384)."""
+
+MAX_TOKENS = 10**30
+"""Tokens or requests (context, window, chunk, batch): as --seq, 30 digits."""
+
+MAX_BYTES = 10**30
+"""Bytes or parameters in a spec (memory, weights, bandwidth): 30 digits, as --mem."""
+
 MAX_GGUF_ARRAY_DEPTH = 4
 """Arrays of arrays in GGUF metadata (real files use 1)."""
 

@@ -126,10 +126,17 @@ def test_huge_per_layer_array_is_refused_unread(run, tmp_path):
 
 
 def test_long_per_layer_array_within_limits_answers(run, tmp_path):
-    # 30,000 items (780 KB) parse and answer: 30,000 x 1,024 tokens x 2 x 2 x 64 x 2 B
-    wide_yaml(tmp_path / "wide.yaml", 30_000)
+    # 4,096 groups (limits.MAX_LAYER_GROUPS): 4,096 x 1,024 tokens x 2 x 2 x 64 x 2 B
+    wide_yaml(tmp_path / "wide.yaml", 4096)
     data = run.json("size", str(tmp_path / "wide.yaml"), "--seq", "1024")
-    assert data["total_bytes"] == 30_000 * 1024 * 2 * 2 * 64 * 2
+    assert data["total_bytes"] == 4096 * 1024 * 2 * 2 * 64 * 2
+
+
+def test_one_group_too_many_is_refused_before_validation(run, tmp_path):
+    wide_yaml(tmp_path / "wide.yaml", 4097)
+    result = run("size", str(tmp_path / "wide.yaml"))
+    contract(result)
+    assert result.exit_code == 2 and "4,097 layer groups" in result.stderr
 
 
 def test_huge_but_valid_questions_answer_exactly(run):
