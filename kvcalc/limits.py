@@ -61,8 +61,22 @@ MAX_BYTES = 10**30
 MAX_GGUF_ARRAY_DEPTH = 4
 """Arrays of arrays in GGUF metadata (real files use 1)."""
 
+MAX_GGUF_KEYS = 65_536
+"""Metadata entries in one GGUF (real files: about 40)."""
+
+MAX_GGUF_TENSORS = 65_536
+"""Tensors in one GGUF (real files: a few thousand at most, one per weight matrix)."""
+
+MAX_GGUF_STRING = 2**20
+"""Bytes of one GGUF metadata string that are decoded (a chat template is ~10 KB);
+longer ones are stepped over, never decoded."""
+
 MAX_NUMBER_DIGITS = 30
 """Digits in a count or size (--seq, --mem ...): 10^30 is past any memory; ints stay exact."""
+
+MAX_NAME_CHARS = 200
+"""Characters of a model name taken from a file (_name_or_path, general.name): names are
+for display; a 16 MiB one would be printed in every table."""
 
 MAX_PLOT_POINTS = 400
 """Points per plotted line (a terminal is ~200 characters wide)."""

@@ -267,3 +267,289 @@ def test_a_local_folder_is_that_folder_not_the_preset(run, hostile, monkeypatch)
 def test_preset_ids_match_case_insensitively_only_among_presets(run):
     for name in ("LLAMA3-8B", "Llama3-8b", "META-LLAMA/META-LLAMA-3-8B"):
         assert run.json("size", name, "--seq", "1")["model"] == "llama3-8b", name
+
+
+# -- Class 4: silently misread values.  An integer field takes an integer (never a bool, a
+# fraction, NaN or infinity); a present-but-invalid field is an error naming it, never
+# "absent"; YAML booleans are not numbers and a key written twice is an error.
+def config(d: Path, name: str, **changes: object) -> str:
+    text = json.dumps({**TOY, **changes}).replace('"NaN"', "NaN").replace('"Inf"', "Infinity")
+    (d / f"{name}.json").write_text(text)
+    return str(d / f"{name}.json")
+
+
+CONFIG_VALUES = [
+    ({"num_key_value_heads": "NaN"}, "num_key_value_heads must be a positive integer, got NaN"),
+    (
+        {"num_key_value_heads": "Inf"},
+        "num_key_value_heads must be a positive integer, got Infinity",
+    ),
+    ({"num_key_value_heads": "two"}, 'num_key_value_heads must be a positive integer, got "two"'),
+    ({"num_key_value_heads": 2.5}, "num_key_value_heads must be a positive integer, got 2.5"),
+    ({"num_key_value_heads": True}, "num_key_value_heads must be a positive integer, got true"),
+    ({"num_key_value_heads": 0}, "num_key_value_heads must be at least 1, got 0"),
+    ({"head_dim": 128.0}, "head_dim must be a positive integer, got 128.0"),
+    ({"head_dim": -64}, "head_dim must be at least 1, got -64"),
+    ({"head_dim": "NaN"}, "head_dim must be a positive integer, got NaN"),
+    ({"head_dim": "128"}, 'head_dim must be a positive integer, got "128"'),
+    ({"sliding_window": True}, "sliding_window must be a positive integer, got true"),
+    ({"sliding_window": 1.5}, "sliding_window must be a positive integer, got 1.5"),
+    ({"sliding_window": "4k"}, 'sliding_window must be a whole number, got "4k"'),
+    ({"sliding_window": -1}, "sliding_window must be at least 1, got -1"),
+    ({"num_hidden_layers": True}, "num_hidden_layers must be a positive integer, got true"),
+    ({"num_hidden_layers": 4.0}, "num_hidden_layers must be a positive integer, got 4.0"),
+    ({"num_attention_heads": "8"}, 'num_attention_heads must be a positive integer, got "8"'),
+    ({"max_position_embeddings": -1}, "max_position_embeddings must be at least 1, got -1"),
+    ({"max_position_embeddings": "Inf"}, "max_position_embeddings must be a positive integer"),
+    ({"model_type": "falcon", "multi_query": 1}, "multi_query must be true or false, got 1"),
+    ({"use_sliding_window": "false", "sliding_window": 64}, "use_sliding_window must be true"),
+    ({"layer_types": "full_attention"}, "layer_types must be a list of layer kinds"),
+    ({"layer_types": [1, 2, 3, 4]}, "layer_types entry 0 must be a string, got 1"),
+    ({"layer_types": ["full_attention"] * 3}, "layer_types has 3 entries for 4 layers"),
+    ({"text_config": "x"}, 'text_config must be an object, got "x"'),
+    ({"text_config": {"num_key_value_heads": "NaN"}}, "text_config.num_key_value_heads must be"),
+    ({"_name_or_path": 7}, "_name_or_path must be a string, got 7"),
+    ({"vocab_size": -5, "intermediate_size": 64}, "vocab_size must be at least 1, got -5"),
+    ({"kv_lora_rank": 512.0}, "kv_lora_rank must be a positive integer, got 512.0"),
+]
+
+
+@pytest.mark.parametrize(("changes", "message"), CONFIG_VALUES, ids=[m for _, m in CONFIG_VALUES])
+def test_config_json_values_are_read_strictly(run, tmp_path, changes, message):
+    fails(
+        run, "size " + config(tmp_path, "config", **changes), tmp_path, 2, "config.json: ", message
+    )
+
+
+def test_a_string_window_is_read_where_real_exports_write_one(run, tmp_path):
+    # Mistral's params.json sometimes writes sliding_window as a string, and converters copy
+    # it (transformers, models/mistral/convert_mistral_weights_to_hf.py, convert_config:
+    # "This may sometimes be a string in `params.json`").  Mistral 7B v0.1's shape, window
+    # "4096": 32 layers x 8 KV heads x 128 x 2 (K, V) x 2 B = 131,072 B per token, and a
+    # request of 32,768 tokens keeps 4,096 of them: 131,072 x 4,096 = 536,870,912 B.
+    mistral = {
+        "model_type": "mistral",
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "hidden_size": 4096,
+        "max_position_embeddings": 32768,
+        "sliding_window": "4096",
+    }
+    (tmp_path / "config.json").write_text(json.dumps(mistral))
+    data = run.json("size", str(tmp_path / "config.json"), "--seq", "32768")
+    assert data["total_bytes"] == 536_870_912
+
+
+YAML_VALUES = [
+    ("num_layers: yes", "num_layers: Input should be a valid integer (got true, a boolean"),
+    ("num_layers: 4.0", "num_layers: Input should be a valid integer (got 4.0, a decimal"),
+    ("num_layers: '4'", "num_layers: Input should be a valid integer (got '4')"),
+    ("num_layers: .nan", "num_layers: Input should be a valid integer (got nan"),
+    ("num_layers: .inf", "num_layers: Input should be a valid integer (got inf"),
+    ("num_layers: 4\nnum_layers: 8", "duplicate key 'num_layers' (first on line 3)"),
+    ("num_layers: " + "9" * 5000, "Exceeds the limit (4300 digits)"),
+    ("num_layers: 10000000", "num_layers: Input should be less than or equal to 1000000"),
+    ("num_layers: 4\nhead_dim: no", "head_dim: Input should be a valid integer (got false"),
+    ("num_layers: 4\nsliding_window: on", "sliding_window: Input should be a valid integer"),
+    ("num_layers: 4\nparams: 1.5e9", "params: Input should be a valid integer (got '1.5e9')"),
+]
+
+
+@pytest.mark.parametrize(("line", "message"), YAML_VALUES, ids=[m for _, m in YAML_VALUES])
+def test_yaml_values_are_read_strictly(run, tmp_path, line, message):
+    body = TOY_YAML.replace("num_layers: 4\n", line + "\n")
+    (tmp_path / "m.yaml").write_text(body)
+    fails(run, "size {d}/m.yaml", tmp_path, 2, "m.yaml:", message)
+
+
+def gguf(path: Path, **fields: tuple[str, object]) -> Path:
+    """A small llama GGUF; each keyword replaces (or, with None, drops) one metadata key."""
+    from gguf import GGUFWriter
+
+    base: dict[str, tuple[str, object] | None] = {
+        "block_count": ("add_uint32", 4),
+        "attention.head_count": ("add_uint32", 8),
+        "attention.head_count_kv": ("add_uint32", 2),
+        "embedding_length": ("add_uint32", 512),
+        "context_length": ("add_uint32", 4096),
+    }
+    base.update(fields)
+    writer = GGUFWriter(str(path), "llama")
+    for key, how in base.items():
+        if how is not None:
+            method, value = how
+            getattr(writer, method)(f"llama.{key.replace('__', '.')}", value)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+GGUF_VALUES = [
+    ({"block_count": ("add_float32", 4.7)}, "llama.block_count must be an integer, got FLOAT32"),
+    ({"block_count": ("add_uint32", 0)}, "llama.block_count must be at least 1, got 0"),
+    ({"block_count": ("add_string", "4")}, "llama.block_count must be an integer, got STRING '4'"),
+    ({"block_count": ("add_bool", True)}, "llama.block_count must be an integer, got BOOL True"),
+    (
+        {"attention.head_count_kv": ("add_float32", 2.9)},
+        "llama.attention.head_count_kv must be an integer, got FLOAT32",
+    ),
+    (
+        {"attention.key_length": ("add_uint32", 0)},
+        "llama.attention.key_length must be at least 1, got 0",
+    ),
+    (
+        {"attention.head_count_kv": ("add_array", [2, 2, 2])},
+        "llama.attention.head_count_kv has 3 entries for 4 layers",
+    ),
+    (
+        {"attention.head_count_kv": ("add_array", [2.0, 2.0, 2.0, 2.0])},
+        "llama.attention.head_count_kv must hold integers, got ARRAY of 4 FLOAT32",
+    ),
+    ({"context_length": ("add_int32", -1)}, "llama.context_length must be at least 1, got -1"),
+    (
+        {"block_count": ("add_uint64", 10**7)},
+        "llama.block_count 10,000,000 is over kvcalc's limit of 1,000,000",
+    ),
+    (
+        {"attention.head_count": ("add_uint32", 0)},
+        "llama.attention.head_count is 0 for every layer",
+    ),
+]
+
+
+@pytest.mark.parametrize(("fields", "message"), GGUF_VALUES, ids=[m for _, m in GGUF_VALUES])
+def test_gguf_values_are_read_by_their_type(run, tmp_path, fields, message):
+    gguf(tmp_path / "m.gguf", **fields)
+    fails(run, "size {d}/m.gguf", tmp_path, 2, "m.gguf: ", message)
+
+
+# -- Class 2: work before limits.  Every limit is checked on the value as written, before
+# anything is built from it, and every per-layer pass is linear.  Bounds are on calls and
+# loop iterations, never on seconds.
+class Calls:
+    """Counts the calls of a function it replaces (and still calls it)."""
+
+    def __init__(self, real=None):
+        self.real, self.count = real, 0
+
+    def __call__(self, *args, **kwargs):
+        self.count += 1
+        return self.real(*args, **kwargs) if self.real else None
+
+
+def test_ten_million_layers_are_refused_before_any_per_layer_work(run, tmp_path, monkeypatch):
+    from kvcalc import sizing
+    from kvcalc.importers import gguf_file, hf
+
+    kinds, gguf_kinds, sized = Calls(hf.layer_kinds), Calls(gguf_file._kinds), Calls(sizing.size)
+    monkeypatch.setattr(hf, "layer_kinds", kinds)
+    monkeypatch.setattr(gguf_file, "_kinds", gguf_kinds)
+    monkeypatch.setattr(sizing, "size", sized)
+    fails(
+        run, "size " + config(tmp_path, "c", num_hidden_layers=10**7), tmp_path, 2,
+        "num_hidden_layers 10,000,000 is over kvcalc's limit of 1,000,000",
+    )  # fmt: skip
+    gguf(tmp_path / "m.gguf", block_count=("add_uint64", 10**7))
+    fails(run, "size {d}/m.gguf", tmp_path, 2, "block_count 10,000,000 is over")
+    (tmp_path / "r.yaml").write_text(
+        TOY_YAML.replace("num_layers: 4", "num_layers: 4\nlayers:\n  - kind: repeat\n"
+                         "    times: 1000000000000\n    layers: [{kind: full, count: 1}]")
+    )  # fmt: skip
+    fails(run, "size {d}/r.yaml", tmp_path, 2, "layer groups once repeats are unrolled")
+    assert (kinds.count, gguf_kinds.count, sized.count) == (0, 0, 0)
+
+
+def test_a_30000_layer_gguf_is_one_pass(run, tmp_path, monkeypatch):
+    # a max() over the layers inside the per-layer loop made this 30,000^2 steps (14 s)
+    from kvcalc.importers import gguf_file
+
+    kv = [8, 4] * 15_000  # alternating KV heads: 30,000 runs, refused as too many groups
+    gguf(tmp_path / "m.gguf", block_count=("add_uint32", 30_000),
+         **{"attention.head_count_kv": ("add_array", kv)})  # fmt: skip
+    maxes = Calls(max)
+    monkeypatch.setattr(gguf_file, "max", maxes, raising=False)
+    fails(run, "size {d}/m.gguf", tmp_path, 2, "30,000 runs of identical layers")
+    assert maxes.count <= 3  # the heads, the KV heads: once each, not once per layer
+    kv = [8] * 15_000 + [4] * 15_000  # two runs: answers
+    gguf(tmp_path / "two.gguf", block_count=("add_uint32", 30_000),
+         **{"attention.head_count_kv": ("add_array", kv)})  # fmt: skip
+    maxes.count = 0
+    # 15,000 x (8 + 4) heads x 64 dims x 2 (K, V) x 2 B = 46,080,000 B per token
+    assert run.json("size", str(tmp_path / "two.gguf"), "--seq", "1")["total_bytes"] == 46_080_000
+    assert maxes.count <= 3
+
+
+class CountingList(list):
+    """A list that counts item reads: the work of an algorithm that reads its input."""
+
+    reads = 0
+
+    def __getitem__(self, index):
+        CountingList.reads += 1
+        return super().__getitem__(index)
+
+
+@pytest.mark.parametrize("n", [4_000, 40_000])
+def test_compress_is_linear_in_layers(monkeypatch, n):
+    # a^k b a^k c: every shift p <= k matches k - p layers before failing, so trying each
+    # period in turn reads ~k^2/2 items (2,000,000 at n = 4,000); the Z-array reads O(n)
+    from kvcalc.importers import common
+
+    a, b, c = ({"kind": "full", "count": 1, "num_kv_heads": h} for h in (1, 2, 4))
+    k = n // 2 - 1
+    layers = [a] * k + [b] + [a] * k + [c]
+    real = common._shortest_period
+    CountingList.reads = 0
+    monkeypatch.setattr(common, "_shortest_period", lambda keys: real(CountingList(keys)))
+    groups = common.compress(layers)
+    assert [g["count"] for g in groups] == [k, 1, k, 1]
+    assert CountingList.reads <= 8 * n
+
+
+def test_decimals_are_bounded_before_any_fraction_is_built(run, monkeypatch):
+    # --util 1e-100000000 built a Fraction with a 10^8-digit denominator and ran for minutes
+    from kvcalc import units
+
+    built = Calls(units.Fraction)
+    monkeypatch.setattr(units, "Fraction", built)
+    for util in ("1e-100000000", "0." + "0" * 100 + "1", "NaN", "\uff10.\uff19", "1_e5"):
+        fails(run, f"fit llama3-8b --mem 24GB --util {util}", Path("."), 2, "--util")
+    assert built.count == 0
+
+
+def test_heads_past_the_limit_are_refused_before_dial_divides(run, tmp_path, monkeypatch):
+    # 10^18 query heads: divisors() trial-divides to the square root, 10^9 steps
+    from kvcalc import sizing
+
+    divided = Calls(sizing.divisors)
+    monkeypatch.setattr(sizing, "divisors", divided)
+    body = TOY_YAML.replace("num_query_heads: 8", "num_query_heads: 1000000000000000000")
+    (tmp_path / "h.yaml").write_text(
+        body.replace("hidden_size: 512", "hidden_size: 512\nhead_dim: 64")
+    )
+    fails(
+        run,
+        "dial {d}/h.yaml",
+        tmp_path,
+        2,
+        "num_query_heads: Input should be less than or equal to 65536",
+    )
+    assert divided.count == 0
+
+
+def test_the_parameter_estimate_does_not_loop_over_layers(monkeypatch):
+    # 10^6 layers of DeepSeek-style MoE: two products (dense, MoE), not a million sums
+    from kvcalc.importers import hf
+
+    extras = Calls(hf.family_extras)
+    monkeypatch.setattr(hf, "family_extras", extras)
+    big = {
+        **TOY,
+        **{"num_hidden_layers": 10**6, "vocab_size": 1000, "intermediate_size": 64},
+        **{"n_routed_experts": 8, "first_k_dense_replace": 3, "moe_intermediate_size": 32},
+    }
+    spec, _ = hf.spec_from_config(big, "config.json", "big")
+    assert hf.estimate_params(big, spec) > 0 and extras.count == 2
