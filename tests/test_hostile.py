@@ -553,3 +553,43 @@ def test_the_parameter_estimate_does_not_loop_over_layers(monkeypatch):
     }
     spec, _ = hf.spec_from_config(big, "config.json", "big")
     assert hf.estimate_params(big, spec) > 0 and extras.count == 2
+
+
+# -- Class 9: `kvcalc check` inputs, with the same strictness.
+CLAIM = (
+    "claims:\n  - id: c1\n    source: s\n    says: s\n    model: llama3-8b\n"
+    "    quantity: total_bytes\n    seq: 2048\n    batch: 1\n    published: '268.44 MB'\n"
+    "    expect: within rounding\n"
+)
+TOKENS = "quantity: engine_tokens\n    kv_budget: "
+CLAIM_VALUES = [
+    ("published: '268.44 MB'", "published: '1,,,,2 GB'", "claim c1: published value '1,,,,2 GB'"),
+    ("published: '268.44 MB'", "published: '1,2 GB'", "published value '1,2 GB' is not a number"),
+    ("published: '268.44 MB'", "published: '1e9'", "published value '1e9' is not a number"),
+    ("published: '268.44 MB'", "published: '\uff12GB'", "is not a number"),
+    ("published: '268.44 MB'", "published: '9" + "9" * 40 + "'", "more than 30 digits"),
+    ("quantity: total_bytes", TOKENS + "'1e9'", "kv_budget: cannot read size '1e9'"),
+    ("quantity: total_bytes", TOKENS + "'24'", "kv_budget: size '24' has no unit"),
+    ("quantity: total_bytes", TOKENS + "8000000000", "kv_budget: Input should be a valid string"),
+    ("seq: 2048", "seq: yes", "seq: Input should be a valid integer (got true, a boolean"),
+    ("batch: 1", "batch: 2.5", "batch: Input should be a valid integer (got 2.5"),
+    ("batch: 1", "batch: 1\n    batch: 2", "duplicate key 'batch'"),
+    ("seq: 2048", "seq: *factor", "line 7 invalid YAML: found undefined alias"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"), CLAIM_VALUES, ids=[m for _, _, m in CLAIM_VALUES]
+)
+def test_claims_are_read_as_strictly_as_models(run, tmp_path, old, new, message):
+    (tmp_path / "claims.yaml").write_text(CLAIM.replace(old, new))
+    fails(run, "check {d}/claims.yaml", tmp_path, 2, "claims.yaml", message)
+
+
+def test_a_star_inside_a_note_is_text_not_an_alias(run, tmp_path):
+    # 20 words like '*factor' in prose: the parser, not a regex, decides what an alias is
+    note = "    note: " + " ".join(f"grows by *factor{i}" for i in range(20)) + "\n"
+    (tmp_path / "claims.yaml").write_text(CLAIM + note)
+    result = run("check", str(tmp_path / "claims.yaml"))
+    assert result.exit_code == 0, result.stderr
+    assert "c1" in result.stdout
