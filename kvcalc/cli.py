@@ -774,6 +774,14 @@ def plot(
             help="Write a .png or .svg (needs matplotlib: pip install 'kvcalc[plot]').",
         ),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Let --out replace an existing FILE (a link there is replaced itself, "
+            "never followed).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """KV-cache memory against context (or batch), drawn in the terminal or to a file.
@@ -788,7 +796,7 @@ def plot(
 
     if not models:
         raise UsageError("give at least one model to plot")
-    target_file = check_out(out) if out is not None else None
+    target_file = check_out(out, force) if out is not None else None
     specs = [load_model(name, warn) for name in models]
     chosen, k_fmt, v_fmt = cache_formats(kv_dtype, k_dtype, v_dtype, engine, block_size)
     requests = count_option(batch, "--batch") or 1
@@ -808,7 +816,7 @@ def plot(
             budgets.append((f"{s.id} on {target.name}", budget.kv_bytes))
     drawn = chart(specs, axis, last, held, k_fmt, v_fmt, chosen, points, tuple(budgets))
     if target_file is not None:
-        file_plot(drawn, target_file)
+        file_plot(drawn, target_file, force)
         print(f"wrote {target_file}")
         return
     payload = {

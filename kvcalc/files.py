@@ -150,7 +150,7 @@ def _umask() -> int:
     return mask
 
 
-def write_new(dest: Path, write: Callable[[BinaryIO], None], *, force: bool, flag: str) -> None:
+def write_new(dest: Path, write: Callable[[BinaryIO], object], *, force: bool, flag: str) -> None:
     """Write `dest` through a temporary file in its folder and a rename.
 
     Refuses an existing destination unless `force`; with `force` replaces a regular file

@@ -593,3 +593,103 @@ def test_a_star_inside_a_note_is_text_not_an_alias(run, tmp_path):
     result = run("check", str(tmp_path / "claims.yaml"))
     assert result.exit_code == 0, result.stderr
     assert "c1" in result.stdout
+
+
+# -- Class 5: unsafe writes.  plot --out writes a temporary file in the same folder and
+# renames it; an existing FILE is replaced only with --force; a link at FILE is never
+# followed; on any failure the old file is intact and no temporary file is left.
+OLD = b"old plot, keep me"
+PLOT = "plot llama3-8b --to 64 --points 2 --out"
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    (tmp_path / "old.png").write_bytes(OLD)
+    (tmp_path / "target.txt").write_bytes(OLD)
+    (tmp_path / "link.png").symlink_to(tmp_path / "target.txt")
+    (tmp_path / "dangling.svg").symlink_to(tmp_path / "nowhere.svg")
+    (tmp_path / "dir.png").mkdir()
+    os.mkfifo(tmp_path / "fifo.png")
+    return tmp_path
+
+
+UNSAFE_WRITES = [
+    (f"{PLOT} {{d}}/old.png", "old.png: already exists; add --force to replace it"),
+    (f"{PLOT} {{d}}/link.png", "link.png: already exists; add --force"),
+    (f"{PLOT} {{d}}/dangling.svg", "dangling.svg: already exists; add --force"),
+    (f"{PLOT} {{d}}/dir.png", "dir.png: is a directory"),
+    (f"{PLOT} {{d}}/dir.png --force", "dir.png: is a directory"),
+    (f"{PLOT} {{d}}/fifo.png", "fifo.png: already exists"),
+    (f"{PLOT} {{d}}/fifo.png --force", "fifo.png: is a named pipe (FIFO); not replaced"),
+    (f"{PLOT} {{d}}/no/such/c.png", "does not exist"),
+    (f"{PLOT} {{d}}/old.png/c.png", "does not exist"),
+    (f"{PLOT} {{d}}/{{long}}.png", "file name too long"),
+]
+
+
+@pytest.mark.parametrize(("command", "message"), UNSAFE_WRITES, ids=[m for _, m in UNSAFE_WRITES])
+def test_plot_out_refuses_to_damage_files(run, folder, command, message):
+    before = sorted(p.name for p in folder.iterdir())
+    fails(run, command, folder, 2, "--out", message)
+    assert (folder / "old.png").read_bytes() == OLD
+    assert (folder / "target.txt").read_bytes() == OLD
+    assert sorted(p.name for p in folder.iterdir()) == before  # no temporary file left
+
+
+def test_force_replaces_a_file_and_a_link_itself(run, folder):
+    result = run(*shlex.split(f"{PLOT} {folder}/old.png --force"))
+    assert result.exit_code == 0, result.stderr
+    assert (folder / "old.png").read_bytes().startswith(b"\x89PNG")
+    result = run(*shlex.split(f"{PLOT} {folder}/link.png --force"))
+    assert result.exit_code == 0, result.stderr
+    assert not (folder / "link.png").is_symlink()  # the link itself was replaced ...
+    assert (folder / "target.txt").read_bytes() == OLD  # ... and its target never written
+    mode = (folder / "old.png").stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask  # as readable as any new file, not mkstemp's 0600
+    assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_failed_write_leaves_the_old_file_whole(run, folder, monkeypatch, force):
+    # the disk fills half-way through the image: the old file is untouched, no temp is left
+    from kvcalc import files
+
+    real = files.os.fdopen
+
+    def full_disk(fd, mode):
+        handle = real(fd, mode)
+        write = handle.write
+
+        def half_then_enospc(data):
+            write(data[: len(data) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        handle.write = half_then_enospc
+        return handle
+
+    monkeypatch.setattr(files.os, "fdopen", full_disk)
+    target = "old.png" if force else "new.png"
+    flags = " --force" if force else ""
+    before = sorted(p.name for p in folder.iterdir())
+    fails(run, f"{PLOT} {{d}}/{target}{flags}", folder, 2, "cannot write (no space left on device)")
+    assert (folder / "old.png").read_bytes() == OLD
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
+def test_a_file_that_appears_meanwhile_is_not_clobbered(tmp_path):
+    # between the check and the rename another process creates FILE: link() refuses
+    from kvcalc import files
+    from kvcalc.errors import UsageError
+
+    dest = tmp_path / "c.png"
+
+    def racing_write(handle):
+        dest.write_bytes(OLD)
+        handle.write(b"new")
+
+    with pytest.raises(UsageError, match="already exists"):
+        files.write_new(dest, racing_write, force=False, flag="--out")
+    assert dest.read_bytes() == OLD
+    assert [p.name for p in tmp_path.iterdir()] == ["c.png"]
