@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from kvcalc import channels
 from kvcalc.errors import KvcalcError, NoFitError, UsageError
 from kvcalc.units import UnitError, parse_count, parse_whole
 
@@ -20,17 +21,38 @@ COUNT_HELP = "plain digits, or k/m = x1000 and K/M = x1024 (32k = 32,000 tokens,
 
 
 class _App(TyperGroup):
-    """Runs typer without its standalone error printing, and prints errors as one line."""
+    """Runs typer without its standalone error printing, and prints errors as one line.
+
+    Exit codes: 0 answered; 1 a valid question with no answer; 2 a usage error (bad
+    input, an unreadable file, a failed write); 141 stdout's reader left early (a broken
+    pipe, quietly: see channels.py); 130 interrupted; 70 an internal error (a bug).
+    """
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False  # errors come back to us instead of being printed
         kwargs.setdefault("prog_name", "kvcalc")
+        argv = kwargs.get("args", args[0] if args else None)
         try:
-            code = super().main(*args, **kwargs)
+            with channels.sane_columns(), channels.guarded_stdout():
+                empty = channels.empty_value(sys.argv[1:] if argv is None else list(argv))
+                if empty is not None:
+                    raise UsageError(empty)
+                code = super().main(*args, **kwargs)
+        except channels.ClosedPipe:
+            channels.drop_output()
+            sys.exit(channels.BROKEN_PIPE_EXIT)
+        except channels.OutputError as exc:
+            channels.drop_output()
+            _fail(str(exc), 2)
         except KvcalcError as exc:
             _fail(str(exc), exc.exit_code)
         except (typer.Exit, typer.Abort) as exc:
             _fail("aborted", 1) if isinstance(exc, typer.Abort) else sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except OSError as exc:  # a file the library opened without naming it: still exit 2
+            where = f"{exc.filename}: " if exc.filename else ""
+            _fail(f"{where}{(exc.strerror or type(exc).__name__).lower()}", 2)
         except Exception as exc:  # typer's vendored click errors, by their public shape
             if type(exc).__name__ == "NoArgsIsHelpError":
                 print(exc.format_message())  # type: ignore[attr-defined]
@@ -50,7 +72,7 @@ class _App(TyperGroup):
 
 
 def _fail(message: str, exit_code: int) -> None:
-    print(f"kvcalc: error: {' '.join(message.split())}", file=sys.stderr)
+    channels.to_stderr(f"kvcalc: error: {' '.join(message.split())}")
     sys.exit(exit_code)
 
 
@@ -108,7 +130,7 @@ def emit(as_json: bool, payload: Any, tables: Any) -> None:
 
 
 def warn(message: str) -> None:
-    print(f"kvcalc: note: {message}", file=sys.stderr)
+    channels.to_stderr(f"kvcalc: note: {' '.join(message.split())}")
 
 
 ModelArg = Annotated[

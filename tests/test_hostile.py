@@ -693,3 +693,110 @@ def test_a_file_that_appears_meanwhile_is_not_clobbered(tmp_path):
         files.write_new(dest, racing_write, force=False, flag="--out")
     assert dest.read_bytes() == OLD
     assert [p.name for p in tmp_path.iterdir()] == ["c.png"]
+
+
+# -- Class 7: loose grammar.  Empty values are errors; one number grammar everywhere
+# (ASCII digits, single underscores between digits); a size needs a unit.
+GRAMMAR = [
+    ("size llama3-8b --kv-dtype ''", "--kv-dtype: empty value"),
+    ("size llama3-8b --k-dtype ' '", "--k-dtype: empty value"),
+    ("size llama3-8b --v-dtype=", "--v-dtype: empty value"),
+    ("fit llama3-8b --mem 24GB --weights ''", "--weights: empty value"),
+    ("decode llama3-8b --gpu h100 --weights=", "--weights: empty value"),
+    ("size llama3-8b --engine ''", "--engine: empty value"),
+    ("size llama3-8b --attention ''", "--attention: empty value"),
+    ("fit llama3-8b --gpu ''", "--gpu: empty value"),
+    ("fit llama3-8b --mem 24GB --device ''", "--device: empty value"),
+    ("plot llama3-8b --x ''", "--x: empty value"),
+    ("plot llama3-8b --out ''", "--out: empty value"),
+    ("size llama3-8b -b ''", "-b: empty value"),
+    ("size ''", "an empty argument"),
+    ("compare llama3-8b ' '", "an empty argument"),
+    ("fit llama3-8b --mem 24GB --util \uff10.\uff19", "--util: cannot read number"),
+    ("fit llama3-8b --mem 24GB --util 1e-100000000", "--util: cannot read number"),
+    ("fit llama3-8b --mem 24GB --util .9", "--util: cannot read number"),
+    ("size llama3-8b --seq 2__048", "--seq: cannot read count '2__048'"),
+    ("size llama3-8b --seq 2048_", "--seq: cannot read count"),
+    ("size llama3-8b --seq \uff12\uff10\uff14\uff18", "--seq: cannot read count"),
+    ("size llama3-8b --batch 1e3", "--batch: cannot read count"),
+    ("fit llama3-8b --mem 1_GB", "--mem: cannot read size '1_GB'"),
+    ("fit llama3-8b --mem 24", "--mem: size '24' has no unit: write 24GB (x10^9) or 24GiB"),
+    ("fit llama3-8b --mem 24GB --overhead 1.5", "--overhead: size '1.5' has no unit"),
+    ("decode llama3-8b --bandwidth 819", "--bandwidth: size '819' has no unit"),
+    ("fit llama3-8b --mem 24GB --tp \uff12", "Invalid value for '--tp'"),
+    ("fit llama3-8b --mem 24GB --gpus 1__0", "Invalid value for '--gpus'"),
+    ("size llama3-8b --kv-heads 8_", "Invalid value for '--kv-heads'"),
+    ("plot llama3-8b --points 1e1", "Invalid value for '--points'"),
+    ("size llama3-8b --engine vllm --block-size 1.6e1", "Invalid value for '--block-size'"),
+]
+
+
+@pytest.mark.parametrize(("command", "message"), GRAMMAR, ids=[m for _, m in GRAMMAR])
+def test_one_grammar_and_no_empty_values(run, command, message):
+    fails(run, command, Path("."), 2, message)
+
+
+# -- Class 3 (values): whatever the user typed is exit 2 naming it, never 'internal error'.
+VALUE_ERRORS = [
+    ("fit llama3-8b --mem 24GB --tp " + "9" * 5000, "more than 30 digits"),
+    ("size llama3-8b --kv-heads " + "9" * 5000, "more than 30 digits"),
+    ("size llama3-8b --seq " + "9" * 5000, "--seq: 99999999999999999999...: more than 30 digits"),
+    ("fit llama3-8b --mem " + "9" * 4400 + "GB", "--mem: 99999999999999999999..."),
+    ("plot llama3-8b --points " + "9" * 31, "Invalid value for '--points'"),
+    ("size llama3-8b --kv-heads 99999999999999999999", "does not divide 32"),
+    ("fit llama3-8b --gpu 'h100\x00'", "unknown GPU"),
+    ("size 'llama3-8b\x00.yaml'", "a file name cannot contain a NUL byte"),
+]
+
+
+@pytest.mark.parametrize(("command", "message"), VALUE_ERRORS, ids=[m for _, m in VALUE_ERRORS])
+def test_hostile_values_are_usage_errors(run, command, message):
+    fails(run, command, Path("."), 2, message)
+
+
+# -- Class 8: output channels (the process-level half is in test_channels.py).
+WIDE: dict[str, object] = {}
+
+
+def numbers(text: str) -> set[str]:
+    import re
+
+    return set(re.findall(r"\d[\d,]*(?:\.\d+)?", text))
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "size llama3-70b --seq 1000000000000 --batch 1000000",
+        "fit llama3-70b --gpu h100 --gpus 8",
+        "dial llama3-70b --gpu h100",
+        "size gemma-3-27b --explain",
+        "gpus",
+    ],
+)
+@pytest.mark.parametrize("columns", ["0", "1", "12", "abc", "-5", ""])
+def test_any_terminal_width_prints_every_number(command, columns):
+    from typer.testing import CliRunner
+
+    from kvcalc.cli import app
+
+    args = shlex.split(command)
+    if command not in WIDE:  # the reference, rendered once per command
+        WIDE[command] = CliRunner(env={"COLUMNS": "400", "NO_COLOR": "1"}).invoke(app, args)
+    wide = WIDE[command]
+    narrow = CliRunner(env={"COLUMNS": columns, "NO_COLOR": "1"}).invoke(app, args)
+    assert narrow.exit_code == wide.exit_code == 0, narrow.stderr
+    assert numbers(wide.stdout) <= numbers(narrow.stdout)
+    assert "\u2026" not in narrow.stdout  # no number cut with an ellipsis
+
+
+def test_a_question_with_no_answer_exits_1(run):
+    # 17 GB, all of it usable, no overhead: the weights (16.06 GB) leave 939.48 MB of KV,
+    # 7,167 tokens, so not one request of 8,192 fits: exit 1 and say so, never "fits"
+    result = run("fit", "llama3-8b", "--mem", "17GB", "--util", "1", "--overhead", "0",
+                 "--seq", "8192")  # fmt: skip
+    assert result.exit_code == 1
+    assert "not one request of 8,192 tokens fits" in result.stderr
+    data = run("fit", "llama3-8b", "--mem", "17GB", "--util", "1", "--overhead", "0",
+               "--seq", "8192", "--json")  # fmt: skip
+    assert data.exit_code == 1 and json.loads(data.stdout)["fits"] is False
