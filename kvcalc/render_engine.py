@@ -13,6 +13,9 @@ formatter per record type.  Formats, from the engines' sources:
   per request: %.2fx" with concurrency = blocks / cdiv(len, block_size).
 - SGLang memory_pool.py: "KV Cache is allocated. #tokens: N, K size: %.2f GB,
   V size: %.2f GB" where its GB is 2^30 bytes (it divides by 1 << 30).
+- TensorRT-LLM cpp/tensorrt_llm/batch_manager/kvCacheManager.cpp (allocatePools):
+  "Number of tokens per block: %d." and "[MemUsageChange] Allocated %0.2f GiB for max
+  tokens in paged KV cache (%d).", the pool's bytes / double(1 << 30).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 from kvcalc.engines.base import LogRecord, NotReproduced
 from kvcalc.engines.llamacpp import KvCacheLine, KvSelfSizeLine, RecurrentLine
 from kvcalc.engines.sglang import SglangPool
+from kvcalc.engines.tensorrt_llm import TrtllmPool
 from kvcalc.engines.vllm import VllmPool
 from kvcalc.units import GiB, MiB, fixed
 
@@ -85,6 +89,14 @@ def sglang_pool(r: SglangPool) -> list[str]:
     ]
 
 
+def trtllm_pool(r: TrtllmPool) -> list[str]:
+    return [
+        f"Number of tokens per block: {r.tokens_per_block}.",
+        f"[MemUsageChange] Allocated {f2(r.kv_bytes, GiB)} GiB for max tokens in paged KV "
+        f"cache ({r.tokens}).",
+    ]
+
+
 def not_reproduced(r: NotReproduced) -> list[str]:
     return [
         f"({r.engine} {r.what}; kvcalc's bytes above follow its per-layer rule, its log line "
@@ -98,6 +110,7 @@ FORMATTERS: dict[type[Any], Callable[[Any], list[str]]] = {
     RecurrentLine: recurrent_line,
     VllmPool: vllm_pool,
     SglangPool: sglang_pool,
+    TrtllmPool: trtllm_pool,
     NotReproduced: not_reproduced,
 }
 

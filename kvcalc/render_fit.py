@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from kvcalc.budget import Target
-from kvcalc.fit import FitResult
-from kvcalc.render import bin_, count, dec, new_table, plural
+from kvcalc.fitting import FitResult
+from kvcalc.render import SCHEMA_VERSION, bin_, count, dec, new_table, plural
 from kvcalc.render_engine import log_lines
 from kvcalc.render_grid import Verbatim
 from kvcalc.spec import HardwareSpec
@@ -27,10 +27,11 @@ def device_text(target: Target, result: FitResult) -> str:
 def fit_json(result: FitResult) -> dict[str, Any]:
     b, t = result.budget, result.target
     return {
+        "schema_version": SCHEMA_VERSION,
         "model": result.spec.id,
         "target": {
-            "name": t.name,
-            "kind": t.kind,
+            "label": t.name,
+            "device_kind": t.kind,
             "device_bytes": t.device_bytes,
             "devices": b.devices,
             "tp": result.tp,
@@ -45,8 +46,9 @@ def fit_json(result: FitResult) -> dict[str, Any]:
             "weight_bytes_total": b.weight_bytes_total,
             "weight_bytes": b.weight_bytes,
             "overhead_bytes": b.overhead_bytes,
-            "kv_bytes": b.kv_bytes,
-            "kv_bytes_total": b.kv_bytes * b.devices,
+            "kv_budget_bytes": b.kv_bytes,
+            "kv_budget_bytes_total": b.kv_bytes * b.devices,
+            "free_bytes": b.free_bytes,
         },
         "k_dtype": result.k_format.name,
         "v_dtype": result.v_format.name,
@@ -63,6 +65,7 @@ def fit_json(result: FitResult) -> dict[str, Any]:
         "max_batch": result.max_batch,
         "fits": result.fits,
         "used_bytes": result.used_bytes,
+        "capacity_bytes": result.capacity_bytes,
         "headroom_bytes": result.headroom_bytes,
         "engine": result.engine.name,
         "block_size": result.engine.page,
@@ -74,18 +77,28 @@ def budget_table(result: FitResult) -> Any:
     b = result.budget
     per = "per GPU" if b.devices > 1 else "one device"
     table = new_table(f"Memory budget ({per})", "", "bytes", "GB", "GiB", left=("",))
-    rows = [
-        ("device memory", b.device_bytes),
-        (f"x util {util_text(result)} = usable", b.usable_bytes),
-        (
-            f"- weights ({b.weight_format}"
-            + (f", {count(b.weight_bytes_total)} B / {b.devices}" if b.devices > 1 else "")
-            + ")",
-            b.weight_bytes,
-        ),
-        ("- overhead", b.overhead_bytes),
-        ("= KV budget", b.kv_bytes),
-    ]
+    weights = (
+        f"- weights ({b.weight_format}"
+        + (f", {count(b.weight_bytes_total)} B / {b.devices}" if b.devices > 1 else "")
+        + ")",
+        b.weight_bytes,
+    )
+    if b.free_bytes is not None:  # the fraction is of what loading leaves (TensorRT-LLM)
+        rows = [
+            ("device memory", b.device_bytes),
+            weights,
+            ("- overhead", b.overhead_bytes),
+            ("= free after loading", b.free_bytes),
+            (f"x free fraction {util_text(result)} = KV budget", b.kv_bytes),
+        ]
+    else:
+        rows = [
+            ("device memory", b.device_bytes),
+            (f"x util {util_text(result)} = usable", b.usable_bytes),
+            weights,
+            ("- overhead", b.overhead_bytes),
+            ("= KV budget", b.kv_bytes),
+        ]
     for label, n in rows:
         table.add_row(label, count(n), dec(n), bin_(n))
     return table
@@ -148,12 +161,7 @@ def fit_tables(result: FitResult) -> list[Any]:
         )
     )
     if result.asked_both:
-        verdict = "fits" if result.fits else "[bold red]does NOT fit[/bold red]"
-        lines.append(
-            f"{result.seq:,} tokens x {result.batch:,} requests {verdict}: "
-            f"{dec(result.used_bytes)} of {dec(b.kv_bytes)} KV per device, "
-            f"headroom {dec(result.headroom_bytes)} ({count(result.headroom_bytes)} B)"
-        )
+        lines.append(point_line(result))
     if b.devices > 1:
         lines.append(
             f"All {b.devices} devices: KV budget {dec(b.kv_bytes * b.devices)}, "
@@ -167,8 +175,25 @@ def fit_tables(result: FitResult) -> list[Any]:
     return lines
 
 
+def point_line(result: FitResult) -> str:
+    """Whether (seq, batch) fits one device's KV budget, and by how much."""
+    b = result.budget
+    if b.kv_bytes < 0:
+        return (
+            f"[bold red]does NOT fit[/bold red] on {result.target.name}: weights and overhead "
+            f"exceed usable memory by {dec(-b.kv_bytes)}"
+        )
+    verdict = "fits" if result.fits else "[bold red]does NOT fit[/bold red]"
+    return (
+        f"{result.seq:,} tokens x {plural(result.batch, 'request')} {verdict} on "
+        f"{result.target.name}: {dec(result.used_bytes)} of {dec(result.capacity_bytes)} KV "
+        "per device, "
+        f"headroom {dec(result.headroom_bytes)} ({count(result.headroom_bytes)} B)"
+    )
+
+
 def fit_all_json(results: list[FitResult]) -> dict[str, Any]:
-    return {"models": [fit_json(r) for r in results]}
+    return {"schema_version": SCHEMA_VERSION, "models": [fit_json(r) for r in results]}
 
 
 def fit_all_table(results: list[FitResult], seq: int | None) -> list[Any]:
@@ -189,15 +214,10 @@ def fit_all_table(results: list[FitResult], seq: int | None) -> list[Any]:
     )
     for r in results:
         b = r.budget
-        if b.kv_bytes < 0:
+        if b.kv_bytes < 0:  # weights and overhead alone exceed the memory: no KV answer
             table.add_row(
-                r.spec.id,
-                dec(b.weight_bytes),
-                f"-{dec(-b.kv_bytes)}",
-                "0",
-                count(r.spec.max_context),
-                "0",
-                count(r.seq),
+                r.spec.id, dec(b.weight_bytes), "does not fit", "-", count(r.spec.max_context),
+                "-", count(r.seq),
             )
             continue
         memory = "unbounded" if r.max_context_memory is None else count(r.max_context_memory)
@@ -213,19 +233,19 @@ def fit_all_table(results: list[FitResult], seq: int | None) -> list[Any]:
     return [table]
 
 
-def gpus_json(presets: tuple[HardwareSpec, ...]) -> list[dict[str, Any]]:
-    return [
+def gpus_json(presets: tuple[HardwareSpec, ...]) -> dict[str, Any]:
+    return {"schema_version": SCHEMA_VERSION, "gpus": [
         {
             "id": h.id,
             "name": h.name,
             "aliases": list(h.aliases),
-            "kind": h.kind,
+            "device_kind": h.kind,
             "memory_bytes": h.memory_bytes,
             "bandwidth_gb_s": h.bandwidth_gb_s,
             "default_util": h.default_util,
         }
         for h in presets
-    ]
+    ]}
 
 
 def gpus_table(presets: tuple[HardwareSpec, ...]) -> list[Any]:
@@ -271,7 +291,8 @@ def no_fit_message(result: FitResult, hints: list[str]) -> str:
         )
         what = (
             f"{result.seq:,} tokens x {plural(result.batch, 'request')} need "
-            f"{dec(result.used_bytes)} of KV per device but the budget is {dec(b.kv_bytes)}; "
+            f"{dec(result.used_bytes)} of KV per device but the budget is "
+            f"{dec(result.capacity_bytes)}; "
             f"what fits: {closest}"
         )
     elif result.asked == "requests":

@@ -723,11 +723,11 @@ GRAMMAR = [
     ("fit llama3-8b --mem 24", "--mem: size '24' has no unit: write 24GB (x10^9) or 24GiB"),
     ("fit llama3-8b --mem 24GB --overhead 1.5", "--overhead: size '1.5' has no unit"),
     ("decode llama3-8b --bandwidth 819", "--bandwidth: size '819' has no unit"),
-    ("fit llama3-8b --mem 24GB --tp \uff12", "Invalid value for '--tp'"),
-    ("fit llama3-8b --mem 24GB --gpus 1__0", "Invalid value for '--gpus'"),
+    ("fit llama3-8b --mem 24GB --tp \uff12", "--tp: cannot read count"),
+    ("fit llama3-8b --mem 24GB --gpus 1__0", "--gpus: cannot read count '1__0'"),
     ("size llama3-8b --kv-heads 8_", "Invalid value for '--kv-heads'"),
     ("plot llama3-8b --points 1e1", "Invalid value for '--points'"),
-    ("size llama3-8b --engine vllm --block-size 1.6e1", "Invalid value for '--block-size'"),
+    ("size llama3-8b --engine vllm --block-size 1.6e1", "--block-size: cannot read count"),
 ]
 
 
@@ -769,7 +769,7 @@ def numbers(text: str) -> set[str]:
     [
         "size llama3-70b --seq 1000000000000 --batch 1000000",
         "fit llama3-70b --gpu h100 --gpus 8",
-        "dial llama3-70b --gpu h100",
+        "dial llama3-8b --gpu h100",
         "size gemma-3-27b --explain",
         "gpus",
     ],

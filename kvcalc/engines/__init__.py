@@ -14,14 +14,23 @@ from kvcalc.engines.base import Engine, EnginePool, LogRecord, MissingRule, cdiv
 from kvcalc.engines.ideal import IDEAL
 from kvcalc.engines.llamacpp import LLAMACPP, LLAMACPP_B5400
 from kvcalc.engines.sglang import SGLANG
+from kvcalc.engines.tensorrt_llm import TENSORRT_LLM
 from kvcalc.engines.transformers import TRANSFORMERS
 from kvcalc.engines.vllm import VLLM
 from kvcalc.errors import UnknownNameError, UsageError
 
 ENGINES: dict[str, Engine] = {
-    e.name: e for e in (IDEAL, VLLM, SGLANG, LLAMACPP, LLAMACPP_B5400, TRANSFORMERS)
+    e.name: e for e in (IDEAL, VLLM, SGLANG, TENSORRT_LLM, LLAMACPP, LLAMACPP_B5400, TRANSFORMERS)
 }
-_ALIASES = {"llama.cpp": "llamacpp", "hf": "transformers", "exact": "ideal"}
+_ALIASES = {
+    "llama.cpp": "llamacpp",
+    "hf": "transformers",
+    "exact": "ideal",
+    "trtllm": "tensorrt-llm",
+    "tensorrt_llm": "tensorrt-llm",
+    "tensorrtllm": "tensorrt-llm",
+    "trt-llm": "tensorrt-llm",
+}
 
 __all__ = [
     "ENGINES",
@@ -31,6 +40,7 @@ __all__ = [
     "LogRecord",
     "MissingRule",
     "cdiv",
+    "configure",
     "engine",
     "pad",
 ]
@@ -48,20 +58,21 @@ def engine(name: str, block_size: int | None = None) -> Engine:
             f"engines: {', '.join(ENGINES)}",
         )
     chosen = ENGINES[key]
-    if block_size is None:
-        return chosen
-    setting = chosen.SETTINGS.get("block_size")
+    return chosen if block_size is None else configure(chosen, "block_size", block_size)
+
+
+def configure(chosen: Engine, key: str, value: int) -> Engine:
+    """The engine with one of its SETTINGS changed, refused where it does not apply."""
+    setting = chosen.SETTINGS.get(key)
     if setting is None:
-        takers = [e.name for e in ENGINES.values() if "block_size" in e.SETTINGS]
+        takers = [e.name for e in ENGINES.values() if key in e.SETTINGS]
+        named = ", ".join(takers[:-1]) + " and " + takers[-1] if len(takers) > 1 else takers[0]
+        raise UsageError(f"{setting_flag(key)} applies to {named}, not {chosen.name}")
+    if not setting.low <= value <= setting.high:
         raise UsageError(
-            f"{setting_flag('block_size')} applies to {' and '.join(takers)}, not {chosen.name}"
+            f"{setting.flag} must be between {setting.low:,} and {setting.high:,}, got {value}"
         )
-    if not setting.low <= block_size <= setting.high:
-        raise UsageError(
-            f"{setting.flag} must be between {setting.low:,} and {setting.high:,}, "
-            f"got {block_size}"
-        )
-    changes: dict[str, Any] = {setting.field: block_size}
+    changes: dict[str, Any] = {setting.field: value}
     return replace(chosen, **changes)
 
 

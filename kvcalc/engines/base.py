@@ -51,6 +51,11 @@ class Rule:
     store: Callable[[Any, Any, ModelSpec], LayerCache] | None = None
     """(engine, cache, spec) -> the cache as the engine stores it; None: as the model
     defines it.  May refuse with a UsageError (a kind the engine cannot run)."""
+    formats: frozenset[str] | None = None
+    """Cache formats the engine offers for this kind, when fewer than for the others
+    (vLLM's MLA backends take no nvfp4); None: every format the engine offers."""
+    formats_why: str = ""
+    """Why the kind takes fewer formats, with the engine source that says so."""
 
 
 def exact_slots(engine: Any, cache: LayerCache, seq: int, batch: int) -> int:
@@ -86,6 +91,11 @@ class BudgetDefaults:
     cpu_util: Fraction
     overhead_bytes: int
     cpu_overhead_bytes: int
+    kv_of_free: Callable[[int, Fraction], int] | None = None
+    """For an engine whose fraction is of the memory FREE after weights and overhead
+    (TensorRT-LLM's free_gpu_memory_fraction): (free bytes, fraction) -> KV bytes, rounded
+    as the engine rounds them.  None: the fraction is of the whole device (vLLM's
+    gpu_memory_utilization), and weights and overhead come out of it."""
 
     def util_for(self, kind: str, tp: int) -> Fraction:
         if kind == "cpu":
@@ -179,6 +189,9 @@ class Engine:
     RULES: ClassVar[Mapping[str, Rule]] = {}
     SETTINGS: ClassVar[Mapping[str, Setting]] = {}
     """Settings a user may change (e.g. --block-size), keyed by option name."""
+    FORMAT_HINTS: ClassVar[Mapping[str, str]] = {}
+    """What the engine offers instead of a format it lacks (vLLM: int8 ->
+    int8_per_token_head), added to the refusal."""
 
     def rule(self, cache: LayerCache) -> Rule:
         try:
@@ -192,6 +205,19 @@ class Engine:
         """The layer as this engine stores it (e.g. transformers decompresses MLA)."""
         store = self.rule(cache).store
         return cache if store is None else store(self, cache, spec)
+
+    def check_layer(self, cache: LayerCache, k_fmt: ElementFormat, v_fmt: ElementFormat) -> None:
+        """Refuse a format this engine lacks for this kind of layer (vLLM: nvfp4 on MLA)."""
+        rule = self.rule(cache)
+        if rule.formats is None:
+            return
+        for fmt in (k_fmt, v_fmt):
+            if fmt.name not in rule.formats:
+                raise UsageError(
+                    f"{self.name} has no {fmt.name} cache for {cache.kind} layers "
+                    f"({cache.label}): {rule.formats_why}; it offers "
+                    f"{', '.join(sorted(rule.formats))} for them"
+                )
 
     def slots(self, cache: LayerCache, seq: int, batch: int) -> int:
         """Token slots one layer of this kind keeps for `batch` requests of `seq` tokens."""
@@ -207,6 +233,11 @@ class Engine:
         524,288 B/token (Llama 2 7B fp16) is 1,024 blocks = 16,384 tokens.
         """
         return kv_bytes // (self.page * token_bytes) * self.page
+
+    def capacity(self, kv_bytes: int, pool: EnginePool | None) -> int:
+        """KV bytes the engine's allocation holds, which the fit fills: the budget itself,
+        unless the engine rounds its pool up past it (TensorRT-LLM's whole blocks)."""
+        return kv_bytes
 
     def pool(
         self, kv_bytes: int, k_token: int, v_token: int, seq: int, caches: list[LayerCache]
@@ -227,9 +258,10 @@ class Engine:
         if self.formats is not None:
             for flag, fmt in (("K", k_fmt), ("V", v_fmt)):
                 if fmt.name not in self.formats:
+                    hint = self.FORMAT_HINTS.get(fmt.name)
                     raise UsageError(
                         f"{self.name} has no {fmt.name} {flag} cache; it offers "
-                        f"{', '.join(sorted(self.formats))}"
+                        f"{', '.join(sorted(self.formats))}" + (f" ({hint})" if hint else "")
                     )
         if self.same_kv_format and k_fmt != v_fmt:
             raise UsageError(f"{self.name} has one cache dtype for K and V: give --kv-dtype")
