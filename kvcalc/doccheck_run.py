@@ -79,7 +79,7 @@ def markdown_files(paths: list[str]) -> list[Path]:
             if not inside:
                 raise UsageError(f"{name} is a directory with no Markdown files (*.md) in it")
             found += inside
-        elif path.is_file():
+        elif os.path.lexists(path):  # a FIFO or a device: read_document says which
             found.append(path)
         else:
             raise UsageError(f"{name}: no such file or directory")

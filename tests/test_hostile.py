@@ -64,6 +64,8 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Path:
     os.mkfifo(d / "fifo.yaml")
     os.mkfifo(d / "fifo.gguf")
     os.mkfifo(d / "fifo.json")
+    os.mkfifo(d / "fifo.md")
+    (d / "zero.md").symlink_to("/dev/zero")
     (d / "zero.yaml").symlink_to("/dev/zero")
     (d / "zero.gguf").symlink_to("/dev/zero")
     (d / "dir.yaml").mkdir()
@@ -126,6 +128,8 @@ UNBOUNDED = [
     ("size {d}/sparse.json", "sparse.json: 1,073,741,824 bytes is too large"),
     ("check {d}/fifo.yaml", "fifo.yaml: is a named pipe"),
     ("check {d}/zero.yaml", "zero.yaml: is a character device"),
+    ("check {d}/fifo.md", "fifo.md: is a named pipe (FIFO), expected a Markdown document"),
+    ("check {d}/zero.md", "zero.md: is a character device"),
     ("import {d}/fifo-config", "config.json: is a named pipe"),
     ("compare {d}/toy.yaml {d}/fifo.yaml", "fifo.yaml: is a named pipe"),
 ]

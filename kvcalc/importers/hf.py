@@ -45,6 +45,56 @@ from kvcalc.limits import MAX_TEXT_FILE_BYTES as MAX_CONFIG_BYTES
 from kvcalc.spec import ModelSpec, validate
 
 _FALCON = ("falcon", "RefinedWeb", "RefinedWebModel")
+# Every integer field any family's rule below reads, with its bounds (limits.py): checked
+# whenever present, before anything is built (config_fields).
+_KNOWN_INTEGERS = {
+    **dict.fromkeys(("num_hidden_layers", "n_layer", "num_layers", "n_layers"), (1, MAX_LAYERS)),
+    **dict.fromkeys(("num_attention_heads", "n_head", "num_heads"), (1, MAX_HEADS)),
+    **dict.fromkeys(
+        ("num_key_value_heads", "num_kv_heads", "n_head_kv", "multi_query_group_num"),
+        (1, MAX_HEADS),
+    ),
+    **dict.fromkeys(("linear_num_key_heads", "linear_num_value_heads"), (1, MAX_HEADS)),
+    **dict.fromkeys(
+        (
+            "max_position_embeddings",
+            "n_positions",
+            "seq_length",
+            "max_sequence_length",
+            "sliding_window",
+        ),
+        (1, MAX_TOKENS),
+    ),
+    **dict.fromkeys(
+        (
+            "hidden_size", "d_model", "n_embd", "dim", "head_dim", "v_head_dim", "kv_lora_rank",
+            "q_lora_rank", "mamba_expand", "expand", "mamba_d_state", "state_size",
+            "mamba_d_conv", "conv_kernel", "linear_key_head_dim", "linear_value_head_dim",
+            "linear_conv_kernel_dim", "vocab_size", "intermediate_size", "ffn_hidden_size",
+            "moe_intermediate_size",
+        ),
+        (1, MAX_WIDTH),
+    ),  # fmt: skip
+    **dict.fromkeys(
+        (
+            "qk_rope_head_dim", "qk_nope_head_dim", "num_local_experts", "n_routed_experts",
+            "num_experts", "n_shared_experts", "shared_expert_intermediate_size",
+        ),
+        (0, MAX_WIDTH),
+    ),  # fmt: skip
+    **dict.fromkeys(("attn_layer_period", "full_attention_interval"), (1, MAX_LAYERS)),
+    **dict.fromkeys(("sliding_window_pattern",), (1, MAX_LAYERS)),
+    **dict.fromkeys(
+        ("attn_layer_offset", "max_window_layers", "first_k_dense_replace"), (0, MAX_LAYERS)
+    ),
+}
+_KNOWN_FLAGS = (
+    "use_sliding_window",
+    "multi_query",
+    "new_decoder_architecture",
+    "tie_word_embeddings",
+    "attention_bias",
+)
 _TORCH_DTYPES = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32", "half": "fp16"}
 # Context when config.json omits it: the transformers configuration class's default.
 _DEFAULT_CONTEXT = {
@@ -63,11 +113,21 @@ def language_model(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def config_fields(config: dict[str, Any], origin: str) -> Fields:
-    """Strict access to the language model's fields (values.py), text_config merged in."""
+    """Strict access to the language model's fields (values.py), text_config merged in.
+
+    Every field kvcalc reads anywhere is checked here when present, whichever family's
+    path then reads it: a config is accepted only if every number kvcalc knows in it is
+    one ('max_window_layers: false' is an error even where no window is used).
+    """
     text = config.get("text_config")
     if text is not None and not isinstance(text, dict):
         raise SpecError(f"{origin}: text_config must be an object, got {shown(text)}")
-    return Fields(language_model(config), origin, frozenset(text or ()))
+    fields = Fields(language_model(config), origin, frozenset(text or ()))
+    for key, (low, high) in _KNOWN_INTEGERS.items():
+        fields.whole(key, low=low, high=high)
+    for key in _KNOWN_FLAGS:
+        fields.flag(key, False)
+    return fields
 
 
 def read_json(path: Path) -> dict[str, Any]:
