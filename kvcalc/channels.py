@@ -88,12 +88,17 @@ def guarded_stdout() -> Iterator[None]:
     stream = sys.stdout
     if stream is None:
         raise OutputError("cannot write the output: standard output is closed")
-    sys.stdout = _GuardedStdout(stream)
+    guard = _GuardedStdout(stream)
+    sys.stdout = guard
     try:
         yield
-        sys.stdout.flush()  # a full disk shows here, inside the error path, not at exit
     finally:
-        sys.stdout = stream
+        try:
+            # a full disk shows here, inside the error path, not at the interpreter's exit;
+            # also after an error (exit 1 prints its answer first): the failed write wins
+            guard.flush()
+        finally:
+            sys.stdout = stream
 
 
 def drop_output() -> None:

@@ -67,7 +67,9 @@ def test_a_closed_stdout_is_an_error():
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux /dev/full")
-@pytest.mark.parametrize("args", [["models"], ["size", "llama3-8b", "--json"]])
+@pytest.mark.parametrize(
+    "args", [["models"], ["size", "llama3-8b", "--json"], ["fit", "llama3-70b", "--mem", "24GB"]]
+)
 def test_stdout_on_a_full_disk_is_exit_2_naming_it(args):
     with open("/dev/full", "w") as full:
         done = subprocess.run(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import FUZZ_EXAMPLES
@@ -183,12 +183,16 @@ def read_as_int(key: str, value: object) -> bool:
     """Would a strict reader take `value` for the integer field `key`?"""
     if value is None:
         return True  # absent
-    if isinstance(value, str):
+    if isinstance(value, str):  # the one string form: plain ASCII digits
         return key == "sliding_window" and value.isascii() and value.isdigit()
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 @FUZZ
+# found by make fuzz: a field read only on another family's path was never checked; a
+# padded digit string passed as a window
+@example(changes={"max_window_layers": False})
+@example(changes={"sliding_window": " 8"})
 @given(st.dictionaries(st.sampled_from(INT_FIELDS + ["layer_types", "use_sliding_window",
                                                       "multi_query", "text_config"]),
                        JSON_VALUES, max_size=4))  # fmt: skip
@@ -221,6 +225,7 @@ GGUF_VALUES = st.one_of(
 
 
 @FUZZ
+@example(fields={"attention.head_count_kv": ("add_string", "")})  # make fuzz: absent, not ''
 @given(st.dictionaries(st.sampled_from(GGUF_KEYS), GGUF_VALUES, max_size=3))
 def test_gguf_values_are_read_by_type_or_refused_by_name(run, tmp_path, fields):
     from gguf import GGUFWriter
@@ -238,7 +243,9 @@ def test_gguf_values_are_read_by_type_or_refused_by_name(run, tmp_path, fields):
     result = run("size", str(tmp_path / "m.gguf"), "--seq", "64")
     contract(result)
     if result.exit_code == 0:
-        for key, (method, _) in fields.items():
+        for key, (method, value) in fields.items():
+            if method == "add_string" and value == "":
+                continue  # the gguf writer skips an empty string: the key is absent
             assert method not in ("add_float32", "add_bool", "add_string"), (key, method)
 
 

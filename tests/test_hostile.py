@@ -299,6 +299,8 @@ CONFIG_VALUES = [
     ({"sliding_window": True}, "sliding_window must be a positive integer, got true"),
     ({"sliding_window": 1.5}, "sliding_window must be a positive integer, got 1.5"),
     ({"sliding_window": "4k"}, 'sliding_window must be a whole number, got "4k"'),
+    ({"sliding_window": " 4096"}, 'sliding_window must be a whole number, got " 4096"'),
+    ({"max_window_layers": False}, "max_window_layers must be a whole number, got false"),
     ({"sliding_window": -1}, "sliding_window must be at least 1, got -1"),
     ({"num_hidden_layers": True}, "num_hidden_layers must be a positive integer, got true"),
     ({"num_hidden_layers": 4.0}, "num_hidden_layers must be a positive integer, got 4.0"),

@@ -20,13 +20,15 @@ int(2.5) is 2, int(True) is 1, int(float('nan')) raises, '4096' was ignored.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from kvcalc.errors import SpecError
-from kvcalc.units import UnitError, parse_whole
+from kvcalc.limits import MAX_NUMBER_DIGITS
 
 STRING_NUMBER_FIELDS = frozenset({"sliding_window"})
+_PLAIN_DIGITS = re.compile(rf"[0-9]{{1,{MAX_NUMBER_DIGITS}}}", re.ASCII)
 """Integer fields that real exports also write as a string of digits (see above)."""
 
 
@@ -82,10 +84,10 @@ class Fields:
             return None
         value = self.data[key]
         if isinstance(value, str) and key in STRING_NUMBER_FIELDS:
-            try:
-                value = parse_whole(value)
-            except UnitError:
-                raise self.fail(key, f"must be a whole number, got {shown(value)}") from None
+            # exactly what params.json writes ("4096"): no sign, space, underscore or '.0'
+            if not _PLAIN_DIGITS.fullmatch(value):
+                raise self.fail(key, f"must be a whole number, got {shown(value)}")
+            value = int(value)
         if not isinstance(value, int) or isinstance(value, bool):
             what = "a positive integer" if low >= 1 else "a whole number"
             raise self.fail(key, f"must be {what}, got {shown(value)}")
