@@ -23,14 +23,16 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kvcalc.engines.base import LogRecord, NotReproduced
-from kvcalc.engines.llamacpp import KvCacheLine, KvSelfSizeLine, RecurrentLine
-from kvcalc.engines.sglang import SglangPool
-from kvcalc.engines.tensorrt_llm import TrtllmPool
-from kvcalc.engines.vllm import VllmPool
 from kvcalc.units import GiB, MiB, fixed
+
+if TYPE_CHECKING:  # records are matched by class name: printing loads no engine module
+    from kvcalc.engines.base import LogRecord, NotReproduced
+    from kvcalc.engines.llamacpp import KvCacheLine, KvSelfSizeLine, RecurrentLine
+    from kvcalc.engines.sglang import SglangPool
+    from kvcalc.engines.tensorrt_llm import TrtllmPool
+    from kvcalc.engines.vllm import VllmPool
 
 GIB_NOTE = "  (SGLang's GB is GiB)"
 
@@ -104,17 +106,23 @@ def not_reproduced(r: NotReproduced) -> list[str]:
     ]
 
 
-FORMATTERS: dict[type[Any], Callable[[Any], list[str]]] = {
-    KvCacheLine: kv_cache_line,
-    KvSelfSizeLine: kv_self_size_line,
-    RecurrentLine: recurrent_line,
-    VllmPool: vllm_pool,
-    SglangPool: sglang_pool,
-    TrtllmPool: trtllm_pool,
-    NotReproduced: not_reproduced,
+# record class (module.name) -> its formatter; tests/test_architecture.py checks that every
+# LogRecord subclass has one
+FORMATTERS: dict[str, Callable[[Any], list[str]]] = {
+    "kvcalc.engines.llamacpp.KvCacheLine": kv_cache_line,
+    "kvcalc.engines.llamacpp.KvSelfSizeLine": kv_self_size_line,
+    "kvcalc.engines.llamacpp.RecurrentLine": recurrent_line,
+    "kvcalc.engines.vllm.VllmPool": vllm_pool,
+    "kvcalc.engines.sglang.SglangPool": sglang_pool,
+    "kvcalc.engines.tensorrt_llm.TrtllmPool": trtllm_pool,
+    "kvcalc.engines.base.NotReproduced": not_reproduced,
 }
 
 
 def log_lines(records: tuple[LogRecord, ...]) -> list[str]:
     """Every record as the engine prints it; a record type without a formatter is a bug."""
-    return [line for record in records for line in FORMATTERS[type(record)](record)]
+    lines = []
+    for record in records:
+        kind = type(record)
+        lines += FORMATTERS[f"{kind.__module__}.{kind.__qualname__}"](record)
+    return lines
