@@ -20,7 +20,6 @@ import contextlib
 import errno
 import os
 import stat
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -170,6 +169,8 @@ def write_new(dest: Path, write: Callable[[BinaryIO], object], *, force: bool, f
             raise UsageError(f"{flag} {dest}: already exists; add --force to replace it")
         if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
             raise UsageError(f"{flag} {dest}: {not_regular(st.st_mode)}; not replaced")
+    import tempfile  # only a write needs it (reads are what every command does)
+
     folder = dest.parent
     try:
         fd, temp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=folder)
