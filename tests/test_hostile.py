@@ -729,11 +729,11 @@ GRAMMAR = [
     ("fit llama3-8b --mem 24", "--mem: size '24' has no unit: write 24GB (x10^9) or 24GiB"),
     ("fit llama3-8b --mem 24GB --overhead 1.5", "--overhead: size '1.5' has no unit"),
     ("decode llama3-8b --bandwidth 819", "--bandwidth: size '819' has no unit"),
-    ("fit llama3-8b --mem 24GB --tp \uff12", "--tp: cannot read count"),
-    ("fit llama3-8b --mem 24GB --gpus 1__0", "--gpus: cannot read count '1__0'"),
+    ("fit llama3-8b --mem 24GB --tp \uff12", "--tp: cannot read whole number"),
+    ("fit llama3-8b --mem 24GB --gpus 1__0", "--gpus: cannot read whole number '1__0'"),
     ("size llama3-8b --kv-heads 8_", "Invalid value for '--kv-heads'"),
     ("plot llama3-8b --points 1e1", "Invalid value for '--points'"),
-    ("size llama3-8b --engine vllm --block-size 1.6e1", "--block-size: cannot read count"),
+    ("size llama3-8b --engine vllm --block-size 1.6e1", "--block-size: cannot read whole number"),
 ]
 
 
