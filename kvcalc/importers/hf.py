@@ -19,8 +19,6 @@ configuration class:
 from __future__ import annotations
 
 import json
-import os
-import struct
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -29,15 +27,12 @@ from typing import Any
 from kvcalc import files
 from kvcalc.errors import SpecError, UsageError
 from kvcalc.importers.common import compress, slug
+from kvcalc.importers.naming import model_name
+from kvcalc.importers.safetensors import Weights, local_weights
 from kvcalc.importers.values import Fields, shown
 from kvcalc.limits import (
     MAX_HEADS,
     MAX_LAYERS,
-    MAX_NAME_CHARS,
-    MAX_SAFETENSORS_FILES,
-    MAX_SAFETENSORS_HEADER,
-    MAX_SAFETENSORS_HEADERS,
-    MAX_TENSOR_DIMS,
     MAX_TOKENS,
     MAX_WIDTH,
 )
@@ -161,19 +156,24 @@ def config_fields(config: dict[str, Any], origin: str) -> Fields:
 
 def read_json(path: Path) -> dict[str, Any]:
     """A config.json as a dict: at most MAX_CONFIG_BYTES read, any failure names the file."""
-    raw = files.read_bounded(path, MAX_CONFIG_BYTES, "a config.json")
+    return parse_json(files.read_bounded(path, MAX_CONFIG_BYTES, "a config.json"), str(path))
+
+
+def parse_json(raw: bytes, origin: str) -> dict[str, Any]:
+    """A JSON object from bytes (a file's or the Hub's); any failure names the origin."""
     try:
         data = json.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
-        raise SpecError(f"{path}: not valid JSON (not UTF-8: {files.bad_byte(raw, exc)})") from None
+        where = files.bad_byte(raw, exc)
+        raise SpecError(f"{origin}: not valid JSON (not UTF-8: {where})") from None
     except json.JSONDecodeError as exc:
-        raise SpecError(f"{path}: not valid JSON ({exc})") from None
+        raise SpecError(f"{origin}: not valid JSON ({exc})") from None
     except ValueError as exc:  # an integer of more than 4,300 digits (CPython's bound)
-        raise SpecError(f"{path}: not valid JSON ({str(exc).split(';')[0]})") from None
+        raise SpecError(f"{origin}: not valid JSON ({str(exc).split(';')[0]})") from None
     except RecursionError:
-        raise SpecError(f"{path}: JSON nested too deeply") from None
+        raise SpecError(f"{origin}: JSON nested too deeply") from None
     if not isinstance(data, dict):
-        raise SpecError(f"{path}: expected a JSON object, got {type(data).__name__}")
+        raise SpecError(f"{origin}: expected a JSON object, got {type(data).__name__}")
     return data
 
 
@@ -376,96 +376,6 @@ def family_extras(f: Fields, spec: ModelSpec, moe: bool) -> int:
     return extra
 
 
-def safetensors_files(directory: Path) -> list[Path]:
-    """The *.safetensors names in a directory, sorted; at most MAX_SAFETENSORS_FILES."""
-    names: list[str] = []
-    try:
-        with os.scandir(directory) as entries:
-            for entry in entries:
-                if entry.name.endswith(".safetensors"):
-                    names.append(entry.name)
-                    if len(names) > MAX_SAFETENSORS_FILES:
-                        raise SpecError(
-                            f"{directory}: more than {MAX_SAFETENSORS_FILES:,} *.safetensors "
-                            "files (a real checkpoint has at most a few hundred shards)"
-                        )
-    except OSError as exc:
-        raise UsageError(f"{directory}: cannot list ({files.reason(exc)})") from None
-    return [directory / name for name in sorted(names)]
-
-
-def safetensors_totals(directory: Path) -> tuple[int, int] | None:
-    """(parameters, bytes) summed over the *.safetensors headers in a directory, or None.
-
-    Reads only each file's header: 8 bytes of little-endian length, then that many
-    bytes of JSON naming every tensor's dtype, shape and byte range.  The headers read
-    add up to at most MAX_SAFETENSORS_HEADERS bytes.
-    """
-    paths = safetensors_files(directory)
-    if not paths:
-        return None
-    params = nbytes = budget = 0
-    for path in paths:
-        with files.open_regular(path, "a safetensors file") as handle:
-            try:
-                head = handle.read(8)
-                if len(head) != 8:
-                    raise SpecError(f"{path}: too short for a safetensors header")
-                (length,) = struct.unpack("<Q", head)
-                budget += length
-                if length > MAX_SAFETENSORS_HEADER or budget > MAX_SAFETENSORS_HEADERS:
-                    raise SpecError(
-                        f"{path}: safetensors header of {length:,} bytes is too large (limit "
-                        f"{MAX_SAFETENSORS_HEADER:,} per file, {MAX_SAFETENSORS_HEADERS:,} in all)"
-                    )
-                raw = handle.read(length)
-            except OSError as exc:
-                raise UsageError(f"{path}: cannot read ({files.reason(exc)})") from None
-        if len(raw) != length:
-            raise SpecError(f"{path}: safetensors header cut short ({len(raw):,} of {length:,})")
-        tensors, size = _header_totals(raw, path)
-        params += tensors
-        nbytes += size
-    return params, nbytes
-
-
-def _header_totals(raw: bytes, path: Path) -> tuple[int, int]:
-    """(parameters, bytes) of one safetensors header; every field checked, none trusted."""
-    try:
-        header = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise SpecError(f"{path}: unreadable safetensors header ({exc})") from None
-    if not isinstance(header, dict):
-        raise SpecError(f"{path}: unreadable safetensors header (not a JSON object)")
-    params = nbytes = 0
-    for name, tensor in header.items():
-        if name == "__metadata__":
-            continue
-        where = f"{path}: tensor {name[:80]!r}"
-        if not isinstance(tensor, dict):
-            raise SpecError(f"{where}: expected an object with dtype, shape and data_offsets")
-        shape, offsets = tensor.get("shape"), tensor.get("data_offsets")
-        if not isinstance(shape, list) or len(shape) > MAX_TENSOR_DIMS:
-            raise SpecError(f"{where}: shape must be a list of at most {MAX_TENSOR_DIMS} sizes")
-        if not isinstance(offsets, list) or len(offsets) != 2:
-            raise SpecError(f"{where}: data_offsets must be [start, end]")
-        count = 1
-        for dim in shape:
-            if not _is_int(dim) or not 0 <= dim < 2**63:
-                raise SpecError(f"{where}: shape entry {dim!r} is not a size")
-            count *= dim
-        start, end = offsets
-        if not (_is_int(start) and _is_int(end) and 0 <= start <= end < 2**64):
-            raise SpecError(f"{where}: data_offsets {offsets!r} are not a byte range")
-        params += count
-        nbytes += end - start
-    return params, nbytes
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def spec_from_config(config: dict[str, Any], origin: str, name: str) -> tuple[ModelSpec, list[str]]:
     """A validated spec and the warnings (assumptions) made on the way.
 
@@ -562,26 +472,44 @@ def load_hf(path: Path) -> tuple[ModelSpec, list[str]]:
     if is_dir and files.kind(config_path) == "missing":
         raise UsageError(f"{path}: directory has no config.json")
     config = read_json(config_path)
-    given = Fields(config, str(config_path)).text("_name_or_path")
-    name = (given or config_path.parent.name or "imported")[:MAX_NAME_CHARS]
+    name = model_name(config, absolute(config_path))
     spec, warnings = spec_from_config(config, str(config_path), name)
-    totals = safetensors_totals(config_path.parent)
-    if totals is not None and totals[0] > 0:
-        params, nbytes = totals
-        spec = validate(
-            ModelSpec,
-            {**spec.model_dump(), "params": params, "weight_bytes": nbytes},
-            str(config_path),
-        )
-    elif (estimate := estimate_params(config_fields(config, str(config_path)), spec)) is not None:
-        spec = validate(ModelSpec, {**spec.model_dump(), "params": estimate}, str(config_path))
-        warnings.append(
-            f"no safetensors files beside config.json: {estimate:,} parameters estimated "
-            "from the config (weights = params x the --weights format)"
-        )
-    else:
-        warnings.append(
-            "no safetensors files beside config.json and no estimate for this architecture: "
-            "kvcalc fit needs --kv-only, or params in a YAML preset"
-        )
-    return spec, warnings
+    weights = local_weights(config_path.parent)
+    return with_weights(spec, config, str(config_path), weights, warnings)
+
+
+def absolute(path: Path) -> Path:
+    """`path` from the root, links kept (so a cache snapshot still shows its repo)."""
+    try:
+        return path.absolute()
+    except OSError:  # the working directory is gone: the path as given
+        return path
+
+
+def with_weights(
+    spec: ModelSpec, config: dict[str, Any], origin: str, weights: Weights | None,
+    warnings: list[str],
+) -> tuple[ModelSpec, list[str]]:
+    """The spec with the checkpoint's exact parameters and bytes where its files give
+    them, else the parameters estimated from the config (said in `warnings`)."""
+    fields = spec.model_dump()
+    if weights is not None and weights.nbytes:
+        fields["weight_bytes"] = weights.nbytes
+        fields["sources"] = [*spec.sources, f"weights: {weights.how}"]
+        if weights.params:
+            fields["params"] = weights.params
+    if fields.get("params") is None:
+        estimate = estimate_params(config_fields(config, origin), spec)
+        if estimate is not None:
+            fields["params"] = estimate
+            found = "only the index's total bytes" if weights else "no safetensors files"
+            warnings.append(
+                f"{found} beside config.json: {estimate:,} parameters estimated from the "
+                "config (weights = params x the --weights format)"
+            )
+        elif weights is None:
+            warnings.append(
+                "no safetensors files beside config.json and no estimate for this "
+                "architecture: kvcalc fit needs --kv-only, or params in a YAML preset"
+            )
+    return validate(ModelSpec, fields, origin), warnings
