@@ -283,3 +283,25 @@ def test_import_reads_gguf_and_presets_too(run, tmp_path):
 def test_any_file_name_gives_a_valid_id(tmp_path, name):
     spec, _ = spec_from_gguf(write(tmp_path / name, "llama", layers=2, heads=8, kv=2, hidden=512))
     assert spec.id[0].isascii() and spec.id[0].isalnum()
+
+
+def test_a_header_read_from_its_first_bytes(tmp_path):
+    # the Hub reader parses growing prefixes of a file: every prefix that ends inside the
+    # header asks for more (Truncated, with how far it got), the full header gives the same
+    # answer as the file, and a prefix never passes for a whole (shorter) file
+    from kvcalc.importers.gguf_read import Truncated, read_gguf, read_header
+
+    path = write(tmp_path / "m.gguf", "llama", layers=2, heads=8, kv=2, hidden=512)
+    data = path.read_bytes()
+    whole = read_gguf(path)
+    cut = 0
+    for cut in range(0, len(data)):
+        try:
+            parsed = read_header(data[:cut], path, len(data))
+            break
+        except Truncated as short:
+            assert cut < short.needed <= len(data)
+    assert parsed == whole and cut < len(data)  # the tensor data itself was not needed
+    with pytest.raises(SpecError, match="a length runs past the end") as refused:
+        read_header(data[: cut - 1], path, cut - 1)  # as if the file ended there
+    assert not isinstance(refused.value, Truncated)

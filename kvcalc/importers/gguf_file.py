@@ -25,14 +25,14 @@ no window, as llama.cpp reads it (hparams.n_swa = 0 disables SWA).
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from kvcalc import archs
 from kvcalc.errors import SpecError
 from kvcalc.importers.common import compress, slug
 from kvcalc.importers.gguf_layout import layout
-from kvcalc.importers.gguf_read import INTEGER_TYPES, Value, gguf_constants, read_gguf
+from kvcalc.importers.gguf_read import INTEGER_TYPES, Parsed, Value, gguf_constants, read_gguf
 from kvcalc.limits import MAX_HEADS, MAX_LAYERS, MAX_NAME_CHARS, MAX_TOKENS, MAX_WIDTH
 from kvcalc.spec import ModelSpec, validate
 
@@ -59,7 +59,7 @@ _FILE_TYPES = {
 class _Metadata:
     """Typed, strict access to `{arch}.*` keys; errors name the file and the key."""
 
-    def __init__(self, fields: dict[str, Value], path: Path, arch: str) -> None:
+    def __init__(self, fields: dict[str, Value], path: PurePath, arch: str) -> None:
         self.fields, self.path, self.arch = fields, path, arch
 
     def value(self, key: str) -> Value | None:
@@ -109,8 +109,10 @@ class _Metadata:
         return value
 
 
-def spec_from_gguf(path: Path) -> tuple[ModelSpec, list[str]]:
-    fields, params, nbytes, tensors = read_gguf(path)
+def spec_from_gguf(path: PurePath, parsed: Parsed | None = None) -> tuple[ModelSpec, list[str]]:
+    """The spec of the GGUF at `path`; with `parsed` (a header read elsewhere: the Hub),
+    `path` only names it."""
+    fields, params, nbytes, tensors = parsed if parsed is not None else read_gguf(Path(path))
     warnings: list[str] = []
     arch_value = fields.get("general.architecture")
     if arch_value is None or not isinstance(arch_value.value, str) or not arch_value.value:

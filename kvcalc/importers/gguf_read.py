@@ -24,7 +24,7 @@ import mmap
 import os
 import struct
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from kvcalc import files
@@ -80,11 +80,24 @@ class Value:
         return f"{self.type} {shown if len(shown) <= 40 else shown[:37] + '...'}"
 
 
-class _Cursor:
-    """Position in the mapped file; every length is checked against the end first."""
+class Truncated(SpecError):
+    """The bytes at hand end before the header does, inside a longer file: read more.
 
-    def __init__(self, data: mmap.mmap, path: Path, endian: str) -> None:
+    A SpecError, so a caller that cannot read more reports it as the broken header it is."""
+
+    def __init__(self, origin: str, needed: int) -> None:
+        super().__init__(f"{origin}: not a readable GGUF file (a length runs past the end)")
+        self.needed = needed
+        """Bytes from the start of the file that the step needed, at least."""
+
+
+class _Cursor:
+    """Position in the bytes at hand (`size` of them, the whole file or its first part);
+    every length is checked against the file's end (`total`) first."""
+
+    def __init__(self, data: Buffer, path: PurePath, endian: str, total: int) -> None:
         self.data, self.path, self.at, self.size = data, path, 0, len(data)
+        self.total = total
         self.endian = endian
         self._u32 = struct.Struct(endian + "I")
         self._u64 = struct.Struct(endian + "Q")
@@ -93,8 +106,10 @@ class _Cursor:
         return SpecError(f"{self.path}: not a readable GGUF file ({why})")
 
     def take(self, n: int) -> int:
-        if n < 0 or self.at + n > self.size:
+        if n < 0 or self.at + n > self.total:
             raise self.broken("a length runs past the end")
+        if self.at + n > self.size:
+            raise Truncated(str(self.path), self.at + n)
         self.at += n
         return self.at - n
 
@@ -117,15 +132,15 @@ class _Cursor:
 
     def skip_strings(self, count: int) -> None:
         # the tokenizer's 280,000 merges: lengths only, in a tight loop
-        if count * 8 > self.size - self.at:
+        if count * 8 > self.total - self.at:
             raise self.broken(f"an array of {count:,} strings cannot fit")
         unpack, data, at, end = self._u64.unpack_from, self.data, self.at, self.size
         for _ in range(count):
             if at + 8 > end:
-                raise self.broken("a length runs past the end")
+                self.take(at + 8 - self.at)  # past the file: broken; past the bytes: more
             at += 8 + unpack(data, at)[0]
         if at > end:
-            raise self.broken("a length runs past the end")
+            self.take(at - self.at)
         self.at = at
 
 
@@ -150,7 +165,7 @@ def _value(cur: _Cursor, kind: int, key: str, depth: int) -> Value:
     if inner == STRING and not keep:
         cur.skip_strings(count)
         return Value("ARRAY", None, "STRING", count)
-    if inner not in (STRING, ARRAY) or count * 8 > cur.size - cur.at:
+    if inner not in (STRING, ARRAY) or count * 8 > cur.total - cur.at:
         raise cur.broken(f"array of {count:,} of value type {inner} in {key}")
     values = [_value(cur, inner, key, depth + 1) for _ in range(count)]
     if inner == STRING:
@@ -158,7 +173,12 @@ def _value(cur: _Cursor, kind: int, key: str, depth: int) -> Value:
     return Value("ARRAY", None, "ARRAY", count)  # arrays of arrays: walked, not kept
 
 
-def read_gguf(path: Path) -> tuple[dict[str, Value], int, int, list[Tensor]]:
+Buffer = bytes | mmap.mmap
+Parsed = tuple[dict[str, Value], int, int, list[Tensor]]
+"""(metadata by key, total parameters, total tensor bytes, the tensor table)."""
+
+
+def read_gguf(path: Path) -> Parsed:
     """(metadata by key, total parameters, total tensor bytes, the tensor table)."""
     with files.open_regular(path, "a GGUF file") as handle:
         size = os.fstat(handle.fileno()).st_size
@@ -169,21 +189,27 @@ def read_gguf(path: Path) -> tuple[dict[str, Value], int, int, list[Tensor]]:
         except (OSError, ValueError) as exc:
             raise SpecError(f"{path}: not a readable GGUF file (cannot map it: {exc})") from None
         with data:
-            return _read(data, path)
+            return read_header(data, path, len(data))
 
 
-def _read(data: mmap.mmap, path: Path) -> tuple[dict[str, Value], int, int, list[Tensor]]:
+def read_header(data: Buffer, path: PurePath, total: int) -> Parsed:
+    """The metadata and tensor table from the first `len(data)` bytes of a GGUF file of
+    `total` bytes; Truncated when they end before the tensor table does."""
+    if len(data) < 24:
+        if total >= 24:
+            raise Truncated(str(path), 24)
+        raise SpecError(f"{path}: not a readable GGUF file (only {total} bytes)")
     if data[:4] != b"GGUF":
         raise SpecError(f"{path}: not a readable GGUF file (no GGUF magic)")
     version = struct.unpack_from("<I", data, 4)[0]
     endian = "<" if version & 0xFFFF else ">"  # a byte-swapped 3 reads as 0x03000000
-    cur = _Cursor(data, path, endian)
+    cur = _Cursor(data, path, endian, total)
     cur.take(4)
     version = cur.u32()
     if version not in (2, 3):
         raise SpecError(f"{path}: GGUF version {version} is not one kvcalc reads (2 or 3)")
     tensors, keys = cur.u64(), cur.u64()
-    if keys > MAX_GGUF_KEYS or tensors > MAX_GGUF_TENSORS or keys * 12 + tensors * 24 > len(data):
+    if keys > MAX_GGUF_KEYS or tensors > MAX_GGUF_TENSORS or keys * 12 + tensors * 24 > total:
         raise cur.broken(f"declared counts too large: {keys:,} keys, {tensors:,} tensors")
     fields: dict[str, Value] = {}
     for _ in range(keys):
@@ -215,7 +241,7 @@ def _read(data: mmap.mmap, path: Path) -> tuple[dict[str, Value], int, int, list
     start = -(-cur.at // step) * step
     table = []
     for name, shape, offset, size, block, type_size in placed:
-        if start + offset + size > len(data):
+        if start + offset + size > total:
             raise cur.broken(f"tensor {name[:80]!r} runs past the end of the file")
         table.append(
             Tensor(
