@@ -24,10 +24,14 @@ install: $(STAMP)
 run: $(RUNTIME)
 	$(BIN)/kvcalc size llama3-70b --seq 2048 --batch 32
 
+# The checks below read presets by name: the developer's own presets and Hugging Face cache
+# must not change their answers, and nothing may reach the network.
+ISOLATED := env KVCALC_HOME=$(CURDIR)/build/no-home HF_HUB_CACHE=$(CURDIR)/build/no-hf-cache HF_HUB_OFFLINE=1
+
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
-	$(BIN)/kvcalc check  # documented numbers (configs/claims.yaml) still get their recorded verdicts
-	$(BIN)/kvcalc check README.md docs  # our own documents' annotated figures and console blocks
+	$(ISOLATED) $(BIN)/kvcalc check  # documented numbers (configs/claims.yaml) still get their recorded verdicts
+	$(ISOLATED) $(BIN)/kvcalc check README.md docs  # our own documents' annotated figures and console blocks
 
 # The pre-commit hook run for real by `pre-commit try-repo` (builds a venv from PyPI).
 test-hooks: $(STAMP)

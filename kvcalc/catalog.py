@@ -7,6 +7,7 @@ failure becomes one SpecError line naming the file and the field.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from difflib import get_close_matches
@@ -17,7 +18,8 @@ from typing import Any
 import yaml
 
 from kvcalc import files
-from kvcalc.errors import SpecError, UnknownNameError, UsageError
+from kvcalc.errors import KvcalcError, SpecError, UnknownNameError, UsageError
+from kvcalc.importers.hf_cache import parse_ref
 from kvcalc.limits import MAX_NESTING, MAX_YAML_ALIASES, MAX_YAML_BYTES
 from kvcalc.spec import HardwareSpec, ModelSpec, validate
 
@@ -143,19 +145,57 @@ def _key(name: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _model_index() -> dict[str, Path]:
-    """Every accepted model name (id and aliases, lower case) -> its preset file.
+def _shipped_index() -> dict[str, Path]:
+    """Every shipped model name (id and aliases, lower case) -> its preset file.
 
     Reads each preset's YAML but validates none: validation happens only for
     the model asked for.
     """
     index: dict[str, Path] = {}
     for path in sorted((configs_dir() / "models").glob("*.yaml")):
-        data = read_yaml(path)
-        if isinstance(data, dict):
-            for name in [data.get("id", path.stem), *(data.get("aliases") or ())]:
-                index.setdefault(_key(str(name)), path)
+        _add_names(index, path, read_yaml(path))
     return index
+
+
+def _add_names(index: dict[str, Path], path: Path, data: Any) -> None:
+    if isinstance(data, dict):
+        for name in [data.get("id", path.stem), *(data.get("aliases") or ())]:
+            index.setdefault(_key(str(name)), path)
+
+
+def _model_index() -> dict[str, Path]:
+    """The shipped names, then the user's presets' names that no shipped preset takes.
+
+    The user folder is read on each call (it is small, and `import --save` may have just
+    written to it); a user file that does not parse is left out here, and reported when
+    it is asked for by id or listed.
+    """
+    index = dict(_shipped_index())
+    for path in user_preset_files():
+        try:
+            data = read_yaml(path)
+        except KvcalcError:
+            continue
+        _add_names(index, path, data)
+    return index
+
+
+def user_preset_files() -> list[Path]:
+    """The user's preset files (user folder/*.yaml with a preset id for a name)."""
+    from kvcalc.userdir import models_dir
+
+    folder = models_dir()
+    if files.kind(folder) != "dir":
+        return []
+    try:
+        names = sorted(entry.name for entry in os.scandir(folder) if entry.name.endswith(".yaml"))
+    except OSError as exc:
+        raise UsageError(f"{folder}: cannot list user presets ({files.reason(exc)})") from None
+    return [folder / name for name in names if _PRESET_ID.match(name[: -len(".yaml")])]
+
+
+def is_user_preset(path: Path) -> bool:
+    return path.parent != configs_dir() / "models"
 
 
 def preset_ids() -> list[str]:
@@ -171,8 +211,19 @@ def natural_key(name: str) -> list[tuple[int, int | str]]:
     ]
 
 
-@cache
 def _load_preset(path: Path) -> ModelSpec:
+    """A preset file, validated; shipped ones once per process (a user's may be rewritten)."""
+    if is_user_preset(path):
+        return _validated(path)
+    return _load_shipped(path)
+
+
+@cache
+def _load_shipped(path: Path) -> ModelSpec:
+    return _validated(path)
+
+
+def _validated(path: Path) -> ModelSpec:
     spec: ModelSpec = validate(ModelSpec, read_yaml(path), str(path))
     return spec
 
@@ -190,14 +241,20 @@ def _looks_like_path(name: str) -> bool:
 
 
 def load_model(name: str, warn: Callable[[str], None] | None = None) -> ModelSpec:
-    """A model by path (YAML, config.json, model directory, GGUF), preset id or alias;
-    `warn` receives what an importer had to assume.
+    """A model by path (YAML, config.json, model directory, GGUF), preset id or alias,
+    or Hugging Face repo id; `warn` receives what an importer had to assume.
 
-    An argument that names an existing path is that path: a folder ./llama3-8b holding a
-    config.json is that folder, not the preset of the same name.  Otherwise the name is
-    looked up among the presets' own ids and aliases (case-insensitively); it is never
-    turned into a file name, so '../hardware' or '/tmp/x/EVIL' cannot reach another
-    file by lower-casing or joining.
+    The order, and why:
+    1. an argument that names an existing path is that path: a folder ./llama3-8b holding
+       a config.json is that folder, not the preset of the same name;
+    2. a preset id (the user's preset of that id first: only `import --save --force` makes
+       one that shadows a shipped id);
+    3. a repo id (`org/name`, `@revision`, `:quant`) in the local Hugging Face cache: the
+       checkpoint the user has, read offline;
+    4. a preset alias, shipped then the user's (presets carry their repo ids as aliases);
+    5. a repo id on the Hugging Face Hub, the only step that uses the network.
+    A name is never turned into a file name, so '../hardware' or '/tmp/x/EVIL' cannot
+    reach another file by lower-casing or joining.
     """
     if not name.strip():
         raise UsageError("empty model name: give a preset id (see 'kvcalc models') or a path")
@@ -208,10 +265,23 @@ def load_model(name: str, warn: Callable[[str], None] | None = None) -> ModelSpe
             say(f"'{name}' is read as the local path of that name, not the preset {key}")
         return _load_file(Path(name), warn)
     if _PRESET_ID.match(key) and (direct := _preset_file(key)) is not None:
+        if is_user_preset(direct) and files.kind(_shipped_file(key)) == "file":
+            say(f"{key}: your preset {direct} is used, not the shipped one of that id")
         return _load_preset(direct)
+    ref = parse_ref(name)
+    if ref is not None:
+        from kvcalc.importers.hf_cache import load_cached
+
+        cached = load_cached(ref, say)
+        if cached is not None:
+            return cached
     index = _model_index()  # reads every preset: only when the name is not a preset id
     if key in index:
         return _load_preset(index[key])
+    if ref is not None:
+        from kvcalc.importers.hub import load_from_hub
+
+        return load_from_hub(ref, say, suggest(name, index))
     if _looks_like_path(name):
         files.kind(Path(name))  # a name too long to look up says so
         raise UsageError(f"{name}: no such file or directory")
@@ -220,10 +290,19 @@ def load_model(name: str, warn: Callable[[str], None] | None = None) -> ModelSpe
     )
 
 
+def _shipped_file(key: str) -> Path:
+    return configs_dir() / "models" / f"{key}.yaml"
+
+
 def _preset_file(key: str) -> Path | None:
-    """configs/models/<key>.yaml when it exists; `key` has passed _PRESET_ID."""
-    path = configs_dir() / "models" / f"{key}.yaml"
-    return path if files.kind(path) == "file" else None
+    """The user's <key>.yaml, else configs/models/<key>.yaml, when it exists; `key` has
+    passed _PRESET_ID."""
+    from kvcalc.userdir import models_dir
+
+    for path in (models_dir() / f"{key}.yaml", _shipped_file(key)):
+        if files.kind(path) == "file":
+            return path
+    return None
 
 
 def _load_file(path: Path, warn: Callable[[str], None] | None) -> ModelSpec:
@@ -266,24 +345,44 @@ def all_models() -> list[ModelSpec]:
     return [_load_preset(configs_dir() / "models" / f"{pid}.yaml") for pid in preset_ids()]
 
 
-def find_models(name: str | None) -> list[ModelSpec] | None:
-    """Presets to list: all (no name), or those whose id contains `name` or whose family it
-    names ('qwen3', 'gemma'), grouped by family; None when `name` is one model (a preset
-    id or alias, or a file), which the caller shows in full."""
+def user_models(warn: Callable[[str], None] | None = None) -> list[ModelSpec]:
+    """The user's presets, validated; one that does not load is said to `warn` and left out
+    (a broken file of one's own should not hide the rest of the list)."""
+    found = []
+    for path in user_preset_files():
+        try:
+            found.append(_load_preset(path))
+        except KvcalcError as exc:
+            (warn or (lambda _: None))(f"user preset skipped: {exc}")
+    return found
+
+
+def find_models(
+    name: str | None, warn: Callable[[str], None] | None = None
+) -> list[tuple[ModelSpec, bool]] | None:
+    """Presets to list, each with True when it is the user's: all (no name), or those whose
+    id contains `name` or whose family it names ('qwen3', 'gemma'), grouped by family; None
+    when `name` is one model (a preset id or alias, a file or a repo id), which the caller
+    shows in full.  A user preset with a shipped id is listed instead of the shipped one."""
     if name is not None:
         key = _key(name)
-        if files.is_path(name) or _looks_like_path(name):
-            return None  # a file: shown in full (or its error) by load_model
+        if files.is_path(name) or _looks_like_path(name) or parse_ref(name) is not None:
+            return None  # a file or a repository: shown in full (or its error) by load_model
         if _PRESET_ID.match(key) and _preset_file(key) is not None or key in _model_index():
             return None
+    mine = {spec.id: spec for spec in user_models(warn)}
+    listed = [
+        (mine.pop(spec.id), True) if spec.id in mine else (spec, False) for spec in all_models()
+    ]
+    listed += [(spec, True) for spec in mine.values()]
     chosen = [
-        spec
-        for spec in all_models()
+        (spec, user)
+        for spec, user in listed
         if name is None or _key(name) in spec.id or _key(name) == spec.family.lower()
     ]
     if not chosen:
         return None  # not a family either: loading it reports the unknown name
-    return sorted(chosen, key=lambda spec: (spec.family.lower(), natural_key(spec.id)))
+    return sorted(chosen, key=lambda item: (item[0].family.lower(), natural_key(item[0].id)))
 
 
 @lru_cache(maxsize=1)

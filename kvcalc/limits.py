@@ -80,3 +80,8 @@ for display; a 16 MiB one would be printed in every table."""
 
 MAX_PLOT_POINTS = 400
 """Points per plotted line (a terminal is ~200 characters wide)."""
+
+MAX_GGUF_HEADER_FETCH = 64 * 2**20
+"""Bytes of a GGUF on the Hub read to reach the end of its tensor table: 64 MiB.  The
+header is mostly the tokenizer (Llama 3: 128,256 tokens and 280,147 merges, about 9 MB;
+Gemma 3: 262,144 tokens with scores, about 8 MB); the weights after it are never read."""

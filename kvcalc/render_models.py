@@ -10,9 +10,10 @@ from kvcalc.spec import ModelSpec
 from kvcalc.units import fixed
 
 
-def model_row(spec: ModelSpec, bytes_per_token: int) -> dict[str, Any]:
+def model_row(spec: ModelSpec, bytes_per_token: int, user: bool = False) -> dict[str, Any]:
     return {
         "id": spec.id,
+        "user_preset": user,
         "name": spec.name,
         "family": spec.family,
         "num_layers": spec.num_layers,
@@ -56,8 +57,14 @@ def models_table(rows: list[dict[str, Any]]) -> list[Any]:
             family, *(title for title, _ in MODEL_COLUMNS), left=("id", "attention")
         )
         for row in (r for r in rows if r["family"] == family):
-            table.add_row(*(cell(key, row[key]) for _, key in MODEL_COLUMNS))
+            cells = [cell(key, row[key]) for _, key in MODEL_COLUMNS]
+            cells[0] += " *" if row["user_preset"] else ""
+            table.add_row(*cells)
         out.append(table)
+    if any(row["user_preset"] for row in rows):
+        from kvcalc.userdir import models_dir
+
+        out.append(f"* your own preset, in {models_dir()} (kvcalc import SRC --save)")
     return out
 
 
@@ -76,9 +83,11 @@ def model_detail_json(spec: ModelSpec, bytes_per_token: int) -> dict[str, Any]:
     for key in ("head_dim", "v_head_dim", "max_context", "num_layers"):
         stored.pop(key)
     stored["checkpoint_bytes"] = stored.pop("weight_bytes")  # the exact tensor bytes, or None
+    row = model_row(spec, bytes_per_token)
+    row.pop("user_preset")  # a list marks the user's presets; one spec is shown as it is
     return {
         "schema_version": SCHEMA_VERSION,
-        **model_row(spec, bytes_per_token),
+        **row,
         **{k: v for k, v in stored.items() if k not in ("id", "name")},
     }
 

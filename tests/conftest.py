@@ -59,6 +59,21 @@ class Run:
         return json.loads(result.stdout)
 
 
+@pytest.fixture(autouse=True)
+def _isolated_homes(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """No test reads the developer's Hugging Face cache or kvcalc presets, or reaches the
+    network: an empty cache and user folder of its own, and a Hub endpoint that refuses
+    connections (port 9, discard).  Tests of the Hub point HF_ENDPOINT at tests/hubserver."""
+    root = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HF_HUB_CACHE", str(root / "hf-cache"))
+    monkeypatch.setenv("HF_HOME", str(root / "hf-home"))
+    monkeypatch.setenv("KVCALC_HOME", str(root / "kvcalc"))
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
+                 "HUGGINGFACE_HUB_CACHE", "HF_OIDC_RESOURCE"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def run() -> Run:
     return Run()

@@ -110,6 +110,7 @@ G = {
 "sliding_window": "Window applied to every layer (null when none or per group).",
 "layers": "Layer groups in order (a preset's layer list); null for a uniform model.",
 "checkpoint_bytes": "Exact bytes of the checkpoint's tensors, when known.",
+"user_preset": "True for the user's own preset (kvcalc import --save), false for a shipped one.",
 "times": "How many times a repeat group repeats.",
 "d_inner": "Mamba inner width.",
 "d_state": "Mamba state size per channel.",

@@ -27,9 +27,9 @@ def models(
     from kvcalc import render_models as render
     from kvcalc.catalog import find_models
 
-    found = find_models(name)
+    found = find_models(name, warn)
     if found is not None:
-        rows = [render.model_row(spec, api.bytes_per_token(spec)) for spec in found]
+        rows = [render.model_row(spec, api.bytes_per_token(spec), user) for spec, user in found]
         emit(as_json, lambda: render.models_json(rows), lambda: render.models_table(rows))
         return
     spec = api.load_model(name or "", warn)
