@@ -325,7 +325,16 @@ class ModelSpec(_Frozen):
     weight_dtype: Annotated[str, BeforeValidator(_check_weight_dtype)] = "bf16"
     """Native weight format of the released checkpoint (config.json torch_dtype)."""
     max_context: Tokens
-    """Longest context the model supports, in tokens."""
+    """Longest context the model supports as configured, in tokens: what an engine serves
+    by default (vLLM's derived max_model_len, rope scaling in config.json included)."""
+    extended_context: Tokens | None = None
+    """The context rotary-position scaling reaches, where config.json's rope_scaling or the
+    model card declares one: Llama 3.1, llama3 scaling from a trained 8,192 to 131,072 (the
+    config's own max, so equal to max_context); Qwen3 8B, YaRN factor 4 over 32,768 =
+    131,072 (the card's instruction, past the config's 40,960).  --max-model-len past
+    max(max_context, extended_context) is noted as beyond what the model was made for."""
+    extended_context_source: str | None = None
+    """How extended_context was found: the config's rope_scaling, or the card's words."""
 
     num_layers: Layers
     """Decoder layers (config.json num_hidden_layers); at most a million, so unrolling a
@@ -359,6 +368,8 @@ class ModelSpec(_Frozen):
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelSpec:
+        if (self.extended_context is None) != (self.extended_context_source is None):
+            raise ValueError("give extended_context and extended_context_source together")
         if (self.num_query_heads == 0 or self.num_kv_heads == 0) and self.per_head_kv:
             raise ValueError(
                 "num_query_heads and num_kv_heads must be at least 1 when a layer keeps K/V "

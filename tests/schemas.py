@@ -110,6 +110,8 @@ G = {
 "sliding_window": "Window applied to every layer (null when none or per group).",
 "layers": "Layer groups in order (a preset's layer list); null for a uniform model.",
 "checkpoint_bytes": "Exact bytes of the checkpoint's tensors, when known.",
+"extended_context": "Context in tokens that rope scaling reaches, where config.json's rope_scaling or the model card declares it; null otherwise.",
+"extended_context_source": "Where extended_context comes from and how it is computed.",
 "user_preset": "True for the user's own preset (kvcalc import --save), false for a shipped one.",
 "times": "How many times a repeat group repeats.",
 "d_inner": "Mamba inner width.",
@@ -255,7 +257,7 @@ for f in glob.glob(f"{OUT}/*.schema.json"):
     json.dump(s, open(f, "w"), indent=2)
 print("missing", sorted(missing))
 
-NULLABLE = {"offload", "gguf", "architecture", "free_bytes", "params", "name", "hf_repo", "sliding_window", "layers", "checkpoint_bytes", "num_kv_heads",
+NULLABLE = {"extended_context", "extended_context_source", "offload", "gguf", "architecture", "free_bytes", "params", "name", "hf_repo", "sliding_window", "layers", "checkpoint_bytes", "num_kv_heads",
             "configured_kv_heads", "max_context_memory", "bandwidth_gb_s", "default_util", "note", "expected",
             "factor", "mha_ratio", "kv_overtakes_weights_at_seq", "mark", "exact_value"}
 def nullable(s, key=None):

@@ -28,6 +28,7 @@ from kvcalc import files
 from kvcalc.errors import SpecError, UsageError
 from kvcalc.importers.common import compress, slug
 from kvcalc.importers.naming import model_name
+from kvcalc.importers.rope import rope_context
 from kvcalc.importers.safetensors import Weights, local_weights
 from kvcalc.importers.values import Fields, shown
 from kvcalc.limits import (
@@ -401,6 +402,7 @@ def spec_from_config(config: dict[str, Any], origin: str, name: str) -> tuple[Mo
             f"no max_position_embeddings in the config: assumed {max_context:,} "
             f"tokens (the transformers default for {model_type or 'unknown models'})"
         )
+    max_context, extended, extended_how = rope_context(f, max_context)
     head_dim = f.whole("head_dim", high=MAX_WIDTH)
     v_head_dim = f.whole("v_head_dim", high=MAX_WIDTH)
     num_kv_heads = kv_heads(f, heads)
@@ -418,6 +420,9 @@ def spec_from_config(config: dict[str, Any], origin: str, name: str) -> tuple[Mo
         "hidden_size": hidden,
         "layers": compress(kinds, f"{origin}: the layer pattern"),
     }
+    if extended is not None:
+        fields["extended_context"] = extended
+        fields["extended_context_source"] = extended_how
     architecture = _GGUF_ARCHS.get(model_type or "")
     if architecture is not None:
         fields["architecture"] = architecture
