@@ -46,6 +46,16 @@ def load_model(model: Model, warn: Warn = None) -> ModelSpec:
     return load(str(model), warn)
 
 
+def served_model(model: Model, s: Setup, warn: Warn = None) -> ModelSpec:
+    """The model as this setup serves it: at --max-model-len tokens when given."""
+    spec = load_model(model, warn)
+    if s.max_model_len is None:
+        return spec
+    from kvcalc.context import served
+
+    return served(spec, s.max_model_len, s.engine.name, warn)
+
+
 def bytes_per_token(spec: ModelSpec, kv_dtype: str = "fp16") -> int:
     """K+V bytes one token costs in every layer, before any window caps it."""
     from kvcalc.dtypes import kv_format
@@ -117,7 +127,7 @@ def size(
 ) -> SizeAnswer:
     """Bytes of `batch` requests of `seq` tokens (default: one request at the max context)."""
     s = _setup(setup, options)
-    spec = load_model(model, warn)
+    spec = served_model(model, s, warn)
     batch = s.batch or 1
     seq = s.seq or s.engine.slot_tokens(batch) or spec.max_context
     override = resolve_kv_heads(spec, kv_heads, attention)
@@ -141,7 +151,7 @@ def fit(
     from kvcalc.fitting import fit_model
 
     s = _setup(setup, options)
-    return fit_model(load_model(model, warn), question(s, s.seq, s.batch))
+    return fit_model(served_model(model, s, warn), question(s, s.seq, s.batch))
 
 
 def fit_all(*, setup: Setup | None = None, **options: Any) -> list[FitResult]:
@@ -151,7 +161,7 @@ def fit_all(*, setup: Setup | None = None, **options: Any) -> list[FitResult]:
 
     s = _setup(setup, options)
     q = question(s, s.seq, s.batch)
-    return [fit_model(spec, q) for spec in all_models()]
+    return [fit_model(served_model(spec, s), q) for spec in all_models()]
 
 
 def what_would_fit(result: FitResult, s: Setup) -> list[str]:
@@ -179,7 +189,7 @@ def dial(
     model: Model, *, setup: Setup | None = None, warn: Warn = None, **options: Any
 ) -> DialAnswer:
     s = _setup(setup, options)
-    spec = load_model(model, warn)
+    spec = served_model(model, s, warn)
     seq, batch = s.seq or spec.max_context, s.batch or 1
     rows = tuple(dial_rows(spec, seq, batch, s.k_format, s.v_format, s.engine))
     fits = steps = None
@@ -203,7 +213,7 @@ def decode(
         if s.target is not None:
             raise UsageError(f"{s.target.name} has no bandwidth on record: give --bandwidth")
         raise UsageError("give --gpu NAME (see 'kvcalc gpus') or --bandwidth, e.g. 3.35TB/s")
-    spec = load_model(model, warn)
+    spec = served_model(model, s, warn)
     return _decode(spec, s.seq or spec.max_context, s.batch or 1, s.bandwidth, s, None)
 
 
@@ -248,7 +258,7 @@ def compare(
     s = _setup(setup, options)
     if not models:
         raise UsageError("give at least one model to compare")
-    specs = tuple(load_model(m, warn) for m in models)
+    specs = tuple(served_model(m, s, warn) for m in models)
     seq = s.seq or min(spec.max_context for spec in specs)
     batch = s.batch or 1
     results = tuple(
@@ -281,7 +291,7 @@ def plot(
     s = _setup(setup, options)
     if not models:
         raise UsageError("give at least one model to plot")
-    specs = [load_model(m, warn) for m in models]
+    specs = [served_model(m, s, warn) for m in models]
     axis = x.strip().lower()
     shortest = min(spec.max_context for spec in specs)
     if axis == "seq":  # x: tokens, at --batch requests; --seq is marked

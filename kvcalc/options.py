@@ -41,6 +41,8 @@ class Setup:
     v_format: ElementFormat = field(default_factory=lambda: kv_format("fp16"))
     seq: int | None = None
     """Tokens per request; None: each command's default (usually the model's max context)."""
+    max_model_len: int | None = None
+    """The context the model is served at (kvcalc.context.served); None: its own."""
     batch: int | None = None
     """Concurrent requests; None: each command's default (1, or 'as many as fit')."""
     bandwidth: int | None = None
@@ -156,6 +158,7 @@ def setup(
     v_dtype: str | None = None,
     seq: str | int | None = None,
     batch: str | int | None = None,
+    max_model_len: str | int | None = None,
     bandwidth: str | int | None = None,
     ctx_size: str | int | None = None,
     parallel: str | int | None = None,
@@ -210,6 +213,11 @@ def setup(
         chosen = chosen.on_device(target.kind)
     if ctx_size is not None and seq is not None:
         raise UsageError("give --seq (tokens per slot) or --ctx-size (llama.cpp's -c), not both")
+    if ctx_size is not None and max_model_len is not None:
+        raise UsageError(
+            "give --max-model-len (the context of one request, any engine; llama.cpp's -c is "
+            "then that x its slots) or --ctx-size (llama.cpp's total cells), not both"
+        )
     k_dtype = cache_type(cache_type_k, "--cache-type-k", k_dtype, kv_dtype, chosen.name)
     v_dtype = cache_type(cache_type_v, "--cache-type-v", v_dtype, kv_dtype, chosen.name)
     base = "fp16" if kv_dtype is None else kv_dtype  # an empty name is an error, not fp16
@@ -234,6 +242,7 @@ def setup(
         v_format=v_fmt,
         seq=parse_positive(seq, "--seq"),
         batch=parse_positive(batch, "--batch"),
+        max_model_len=parse_positive(max_model_len, "--max-model-len"),
         bandwidth=speed,
         notes=tuple(notes),
     )

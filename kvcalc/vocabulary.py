@@ -22,6 +22,15 @@ OPTIONS: dict[str, tuple[tuple[str, ...], str | None, str]] = {
         f"Tokens per request [default: the model's max context]; {COUNT}.",
     ),
     "batch": (("--batch", "-b"), "REQUESTS", f"Concurrent requests [default: 1]; {COUNT}."),
+    # the model's served context, for every engine (issue 15); see kvcalc/context.py
+    "max_model_len": (
+        ("--max-model-len",),
+        "TOKENS",
+        "The context the model is served at, above or below its own (vLLM's --max-model-len, "
+        "SGLang's --context-length) [default: the model's max context]: the default --seq "
+        "and the cap on fit's answer; noted when past the model's (rope-scaled) limit. "
+        f"With llama.cpp, instead of -c (cells = this x slots); {COUNT}.",
+    ),
     "mem": (("--mem",), "SIZE", f"Memory of one device: {SIZE}."),
     "gpu": (
         ("--gpu",),
