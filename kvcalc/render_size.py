@@ -107,6 +107,11 @@ def header(spec: ModelSpec) -> str:
         f"head dim {spec.k_head_dim}"
         + (f"/{spec.resolved_v_head_dim}" if spec.resolved_v_head_dim != spec.k_head_dim else "")
         + f", max context {spec.max_context:,} tokens"
+        + (  # a longer context the card declares with rope scaling (Qwen3: YaRN to 131,072)
+            f" ({spec.extended_context:,} with rope scaling)"
+            if spec.extended_context and spec.extended_context > spec.max_context
+            else ""
+        )
     )
 
 

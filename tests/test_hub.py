@@ -336,3 +336,32 @@ def test_gguf_from_the_cache_offline(run, cache, no_network, tmp_path, monkeypat
     assert run.json("size", "org/Tiny-GGUF:Q8_0", "--seq", "1")["total_bytes"] == 2048
     line = fails(run, "size org/Tiny-GGUF:Q2_K", ".", 2, "not in the Hugging Face cache")
     assert "HF_HUB_OFFLINE" in line
+
+
+def test_hostile_cache_files_are_one_line(run, cache, no_network, tmp_path):
+    import os
+
+    snap = write_cache(cache, "org/zero", {"config.json": b"{}"})
+    (snap / "config.json").unlink()
+    (snap / "config.json").symlink_to("/dev/zero")
+    fails(run, "size org/zero", ".", 2, "config.json: is a character device")
+    folder = cache / "models--org--bigref"
+    (folder / "refs").mkdir(parents=True)
+    with (folder / "refs" / "main").open("wb") as handle:
+        handle.truncate(2**30)  # 1 GiB on paper
+    fails(run, "size org/bigref", ".", 2, "refs/main: 1,073,741,824 bytes is too large")
+    snap = write_cache(cache, "org/fifo", {"x.txt": b""})
+    os.mkfifo(snap / "m-Q4_0.gguf")
+    fails(run, "size org/fifo:Q4_0", ".", 2, "m-Q4_0.gguf: is a named pipe")
+
+
+def test_odd_homes_are_one_line_or_empty(run, tmp_path, monkeypatch, no_network):
+    afile = tmp_path / "a-file"
+    afile.write_text("")
+    monkeypatch.setenv("HF_HUB_CACHE", str(afile))  # a file where a folder should be
+    monkeypatch.setenv("KVCALC_HOME", str(afile))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert run.json("size", "llama3-8b", "--seq", "1")["total_bytes"] == 131_072
+    assert run("models").exit_code == 0
+    fails(run, "size org/x", ".", 2, "not in the Hugging Face cache")
+    fails(run, "import llama3-8b --save --id mine", ".", 2, "--save: cannot create")

@@ -152,13 +152,15 @@ ModelArg = Annotated[
     typer.Argument(
         metavar="MODEL",
         help="Preset id or alias (see 'kvcalc models'), a model YAML file, a Hugging Face "
-        "config.json or model directory, or a GGUF file.",
+        "config.json or model directory, a GGUF file, or a Hugging Face repo id (org/name, "
+        "@revision, :Q4_K_M) from the local cache, else the Hub.",
     ),
 ]
 ModelsArg = Annotated[
     list[str],
     typer.Argument(
-        metavar="MODEL...", help="Presets, YAML files, config.json files/directories or GGUFs."
+        metavar="MODEL...",
+        help="Presets, YAML files, config.json files/directories, GGUFs or Hugging Face repo ids.",
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help=OPTIONS["as_json"][2])]

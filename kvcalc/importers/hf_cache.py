@@ -112,7 +112,7 @@ def load_cached(ref: RepoRef, warn: Callable[[str], None]) -> ModelSpec | None:
     if found is None:
         return None
     snap, commit = found
-    if ref.select is None and files.kind(snap / "config.json") == "file":
+    if ref.select is None and files.kind(snap / "config.json") != "missing":
         from kvcalc.importers.hf import load_hf
 
         spec, notes = load_hf(snap)
