@@ -192,7 +192,7 @@ def cache_formats(
     from kvcalc.dtypes import kv_format
     from kvcalc.engines import engine
 
-    chosen = engine(engine_name, block_size)
+    chosen = engine(engine_name, {"block_size": block_size})
     base = kv_dtype or "fp16"
     k_fmt, v_fmt = kv_format(k_dtype or base), kv_format(v_dtype or base)
     for note in chosen.check_formats(k_fmt, v_fmt):

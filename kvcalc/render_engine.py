@@ -8,9 +8,12 @@ formatter per record type.  Formats, from the engines' sources:
   %2u/%u seqs), K (%s): %7.2f MiB, V (%s): %7.2f MiB"; the values are
   (float)bytes / (1024.0f * 1024.0f), float32 before printf.  Up to b5400:
   "KV self size  = %7.2f MiB, K (%s): %7.2f MiB, V (%s): %7.2f MiB".
-- vLLM v1 worker and kv_cache_utils.py: "Available KV cache memory: %.2f GiB",
-  "GPU KV cache size: {tokens:,} tokens", "Maximum concurrency for {len:,} tokens
-  per request: %.2fx" with concurrency = blocks / cdiv(len, block_size).
+- vLLM v1 worker, gpu_model_runner.py and kv_cache_utils.py (0.19): "Model loading
+  took %s GiB memory", "Estimated CUDA graph memory: %.2f GiB total", "Total non KV
+  cache memory: %sGiB; torch peak memory increase: %sGiB; ...", "Available KV cache
+  memory: %s GiB", "GPU KV cache size: {tokens:,} tokens", "Maximum concurrency for
+  {len:,} tokens per request: %.2fx"; %s of a size is format_gib, str(round(GiB, 2)):
+  42.80 prints as 42.8.
 - SGLang memory_pool.py: "KV Cache is allocated. #tokens: N, K size: %.2f GB,
   V size: %.2f GB" where its GB is 2^30 bytes (it divides by 1 << 30).
 """
@@ -25,7 +28,12 @@ from typing import Any
 from kvcalc.engines.base import LogRecord, NotReproduced
 from kvcalc.engines.llamacpp import KvCacheLine, KvSelfSizeLine, RecurrentLine
 from kvcalc.engines.sglang import SglangPool
-from kvcalc.engines.vllm import VllmPool
+from kvcalc.engines.vllm_records import (
+    VllmCudaGraphEstimate,
+    VllmMemoryProfile,
+    VllmModelLoading,
+    VllmPool,
+)
 from kvcalc.units import GiB, MiB, fixed
 
 GIB_NOTE = "  (SGLang's GB is GiB)"
@@ -65,9 +73,31 @@ def recurrent_line(r: RecurrentLine) -> list[str]:
     ]
 
 
+def format_gib(n_bytes: int) -> str:
+    """vLLM's format_gib (vllm/utils/mem_utils.py): str(round(bytes / 2**30, 2)), so
+    45,956,000,000 B prints as 42.8 and 62,395,734,016 B as 58.11."""
+    return str(round(n_bytes / GiB, 2))
+
+
+def vllm_model_loading(r: VllmModelLoading) -> list[str]:
+    return [f"Model loading took {format_gib(r.weight_bytes)} GiB memory"]
+
+
+def vllm_cuda_graph(r: VllmCudaGraphEstimate) -> list[str]:
+    return [f"Estimated CUDA graph memory: {f2(r.bytes, GiB)} GiB total"]
+
+
+def vllm_memory_profile(r: VllmMemoryProfile) -> list[str]:
+    return [
+        f"Total non KV cache memory: {format_gib(r.non_kv_bytes)}GiB; torch peak memory "
+        f"increase: {format_gib(r.torch_peak_bytes)}GiB; non-torch forward increase memory: "
+        f"{format_gib(r.non_torch_bytes)}GiB; weights memory: {format_gib(r.weight_bytes)}GiB."
+    ]
+
+
 def vllm_pool(r: VllmPool) -> list[str]:
     return [
-        f"Available KV cache memory: {f2(r.kv_bytes, GiB)} GiB",
+        f"Available KV cache memory: {format_gib(r.kv_bytes)} GiB",
         f"GPU KV cache size: {r.tokens:,} tokens",
         f"Maximum concurrency for {r.seq:,} tokens per request: {f2(r.concurrency)}x",
     ]
@@ -96,6 +126,9 @@ FORMATTERS: dict[type[Any], Callable[[Any], list[str]]] = {
     KvCacheLine: kv_cache_line,
     KvSelfSizeLine: kv_self_size_line,
     RecurrentLine: recurrent_line,
+    VllmModelLoading: vllm_model_loading,
+    VllmCudaGraphEstimate: vllm_cuda_graph,
+    VllmMemoryProfile: vllm_memory_profile,
     VllmPool: vllm_pool,
     SglangPool: sglang_pool,
     NotReproduced: not_reproduced,

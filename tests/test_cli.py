@@ -249,10 +249,10 @@ def test_k_and_v_formats_differ(run):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--engine", "vlm"], "did you mean vllm?"),
+        (["--engine", "vlm"], "did you mean vllm"),
         (["--engine", "vllm", "--kv-dtype", "q8_0"], "vllm has no q8_0 K cache"),
         (["--engine", "sglang", "--k-dtype", "fp8"], "one cache dtype"),
-        (["--engine", "llamacpp", "--block-size", "64"], "applies to vllm and sglang"),
+        (["--engine", "llamacpp", "--block-size", "64"], "applies to vllm, vllm-0.19 and sglang"),
         (["--engine", "vllm", "--block-size", "0"], "between 1 and"),
         (["--engine", "transformers", "--kv-dtype", "int4"], "QuantizedCache"),
     ],

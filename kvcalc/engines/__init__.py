@@ -6,29 +6,49 @@ must state a rule for every kind in layers.CACHE_KINDS; tests enumerate the pair
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from difflib import get_close_matches
 from typing import Any
 
-from kvcalc.engines.base import Engine, EnginePool, LogRecord, MissingRule, cdiv, pad
+from kvcalc.engines.base import (
+    DeviceFacts,
+    Engine,
+    EnginePool,
+    LogRecord,
+    MemoryPlan,
+    MemoryQuestion,
+    MissingRule,
+    cdiv,
+    pad,
+)
 from kvcalc.engines.ideal import IDEAL
 from kvcalc.engines.llamacpp import LLAMACPP, LLAMACPP_B5400
 from kvcalc.engines.sglang import SGLANG
 from kvcalc.engines.transformers import TRANSFORMERS
-from kvcalc.engines.vllm import VLLM
+from kvcalc.engines.vllm import VLLM, VLLM_019
 from kvcalc.errors import UnknownNameError, UsageError
 
 ENGINES: dict[str, Engine] = {
-    e.name: e for e in (IDEAL, VLLM, SGLANG, LLAMACPP, LLAMACPP_B5400, TRANSFORMERS)
+    e.name: e for e in (IDEAL, VLLM, VLLM_019, SGLANG, LLAMACPP, LLAMACPP_B5400, TRANSFORMERS)
 }
-_ALIASES = {"llama.cpp": "llamacpp", "hf": "transformers", "exact": "ideal"}
+_ALIASES = {
+    "llama.cpp": "llamacpp",
+    "hf": "transformers",
+    "exact": "ideal",
+    "vllm-0.20": "vllm",
+    "vllm-0.19.0": "vllm-0.19",
+}
 
 __all__ = [
     "ENGINES",
     "IDEAL",
+    "DeviceFacts",
     "Engine",
     "EnginePool",
     "LogRecord",
+    "MemoryPlan",
+    "MemoryQuestion",
     "MissingRule",
     "cdiv",
     "engine",
@@ -36,8 +56,13 @@ __all__ = [
 ]
 
 
-def engine(name: str, block_size: int | None = None) -> Engine:
-    """An engine profile by name; `block_size` sets vLLM's block or SGLang's page size."""
+def engine(name: str, settings: Mapping[str, int | bool | None] | None = None) -> Engine:
+    """An engine profile by name, with settings (SETTINGS keys: block_size, max_num_seqs,
+    ...) changed; a setting the engine lacks, or out of its bounds, is a usage error.
+
+    >>> engine("vllm", {"block_size": 32}).page
+    32
+    """
     key = name.strip().lower()
     key = _ALIASES.get(key, key)
     if key not in ENGINES:
@@ -48,21 +73,22 @@ def engine(name: str, block_size: int | None = None) -> Engine:
             f"engines: {', '.join(ENGINES)}",
         )
     chosen = ENGINES[key]
-    if block_size is None:
-        return chosen
-    setting = chosen.SETTINGS.get("block_size")
-    if setting is None:
-        takers = [e.name for e in ENGINES.values() if "block_size" in e.SETTINGS]
-        raise UsageError(
-            f"{setting_flag('block_size')} applies to {' and '.join(takers)}, not {chosen.name}"
-        )
-    if not setting.low <= block_size <= setting.high:
-        raise UsageError(
-            f"{setting.flag} must be between {setting.low:,} and {setting.high:,}, "
-            f"got {block_size}"
-        )
-    changes: dict[str, Any] = {setting.field: block_size}
-    return replace(chosen, **changes)
+    changes: dict[str, Any] = {}
+    for option, value in (settings or {}).items():
+        if value is None or value is False:
+            continue  # not given (a flag left off)
+        setting = chosen.SETTINGS.get(option)
+        if setting is None:
+            takers = [e.name for e in ENGINES.values() if option in e.SETTINGS]
+            listed = ", ".join(takers[:-1]) + " and " + takers[-1] if len(takers) > 1 else takers[0]
+            raise UsageError(f"{setting_flag(option)} applies to {listed}, not {chosen.name}")
+        number = int(value)
+        if not setting.low <= number <= setting.high:
+            raise UsageError(
+                f"{setting.flag} must be between {setting.low:,} and {setting.high:,}, got {number}"
+            )
+        changes[setting.field] = value if isinstance(value, bool) else number
+    return replace(chosen, **changes) if changes else chosen
 
 
 def setting_flag(key: str) -> str:

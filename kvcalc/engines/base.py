@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from kvcalc.errors import UsageError
 
 if TYPE_CHECKING:
-    from kvcalc.dtypes import ElementFormat
-    from kvcalc.layers import LayerCache
+    from kvcalc.dtypes import ElementFormat, WeightFormat
+    from kvcalc.engines.vllm_groups import BlockPool
+    from kvcalc.layers import LayerCache, LayerGroup
     from kvcalc.sizing import SizeResult
     from kvcalc.spec import ModelSpec
 
@@ -113,6 +114,66 @@ class LogRecord:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceFacts:
+    """What an engine's accounting needs to know about one GPU (hardware.yaml or --mem)."""
+
+    name: str
+    kind: str
+    """gpu | cpu | unified"""
+    memory_bytes: int
+    """As the driver reports it (nvidia-smi), or --mem."""
+    cuda_memory_bytes: int | None = None
+    """As CUDA reports it (torch.cuda.mem_get_info()[1]), where measured."""
+    sm_count: int | None = None
+    compute_capability: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemoryQuestion:
+    """One device's budget question, as an engine with its own accounting is asked it."""
+
+    spec: ModelSpec
+    device: DeviceFacts
+    tp: int
+    pp: int
+    util: Fraction | None
+    """None: the engine's default."""
+    weights: WeightFormat | None
+    """None: the checkpoint's native format."""
+    measured_weight_bytes: int | None = None
+    """Weights per GPU as the engine logged them ('Model loading took 7.51 GiB')."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BudgetTerm:
+    """One line of a budget breakdown: what it is, its bytes, and where the figure comes from."""
+
+    label: str
+    bytes: int
+    source: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemoryPlan:
+    """An engine's own accounting of one device: from the memory it sees to its KV memory."""
+
+    device_bytes: int
+    device_source: str
+    util: Fraction
+    usable_bytes: int
+    weight_bytes: int
+    """On the first pipeline stage's GPUs."""
+    weight_label: str
+    terms: tuple[BudgetTerm, ...]
+    """Everything besides weights taken out of the usable memory (first stage)."""
+    stage_kv_bytes: tuple[int, ...]
+    """KV memory of each pipeline stage's GPUs (first stage first)."""
+    records: tuple[LogRecord, ...] = ()
+    """What the engine logs about its budget (before its pool lines)."""
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NotReproduced(LogRecord):
     """The engine would log something kvcalc does not model for this model."""
 
@@ -140,14 +201,19 @@ class EnginePool:
     single_pool: bool
     """Every layer keeps every token in one kind of row (full or latent): the engines'
     single-pool log lines apply."""
+    num_blocks: int | None = None
+    """Blocks shared by the engine's cache groups (vLLM), when it pools by blocks."""
+    blocks_per_request: int | None = None
+    """Blocks one request of `seq` tokens takes over all groups (vLLM)."""
 
     @property
     def blocks(self) -> int:
-        return self.tokens // self.page
+        return self.num_blocks if self.num_blocks is not None else self.tokens // self.page
 
     @property
     def concurrency(self) -> Fraction:
-        return Fraction(self.blocks, cdiv(self.seq, self.page))
+        need = self.blocks_per_request or cdiv(self.seq, self.page)
+        return Fraction(self.blocks, need)
 
     @property
     def slots(self) -> int:
@@ -179,6 +245,32 @@ class Engine:
     RULES: ClassVar[Mapping[str, Rule]] = {}
     SETTINGS: ClassVar[Mapping[str, Setting]] = {}
     """Settings a user may change (e.g. --block-size), keyed by option name."""
+
+    def for_device(self, device: DeviceFacts | None, spec: ModelSpec) -> Engine:
+        """The profile with settings left to the engine resolved for this device and model
+        (vLLM picks its batch limits by GPU memory); the profile itself by default."""
+        return self
+
+    def with_request_length(self, seq: int | None) -> Engine:
+        """The profile for requests of `seq` tokens (vLLM: --seq is the max_model_len
+        when --max-model-len is not given); the profile itself by default."""
+        return self
+
+    def memory_plan(self, question: MemoryQuestion) -> MemoryPlan | None:
+        """The engine's own accounting of a device, or None: the flat budget (memory x
+        util - weights - overhead) in budget.py."""
+        return None
+
+    def block_pool(
+        self,
+        stages: tuple[tuple[LayerGroup, ...], ...],
+        stage_kv_bytes: tuple[int, ...],
+        k_fmt: ElementFormat,
+        v_fmt: ElementFormat,
+    ) -> BlockPool | None:
+        """The engine's block pool when it admits requests by blocks shared over cache
+        groups (vLLM); None: requests fit by bytes (deploy.Deployment)."""
+        return None
 
     def rule(self, cache: LayerCache) -> Rule:
         try:

@@ -10,20 +10,30 @@ vllm/v1/core/kv_cache_utils.py:
 - chunked local attention: cdiv(min(chunk + max_num_batched_tokens, seq), block)
   blocks (a chunk plus the tokens scheduled in one step);
 - recurrent state: a fixed state per request, no token slots.
-Budget: gpu_memory_utilization 0.9 and the logged activation peak + non-torch memory.
+A model with chunked local attention (Llama 4) runs with the hybrid KV cache manager
+off by default (vllm/config/vllm.py, VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE
+unset): its sliding and chunked layers are stored as full attention layers
+(kv_cache_utils.py unify_hybrid_kv_cache_specs) and keep every token.
+
+Two versions: `vllm` is the newest behaviour modelled (0.20: the CUDA-graph memory
+estimate is taken out of the KV budget), `vllm-0.19` the 0.19.0 of the calibration
+logs (graphs come out of the memory left outside gpu_memory_utilization).  Budget:
+vllm_plan.py; pool: vllm_groups.py; log lines: vllm_records.py.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from fractions import Fraction
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, ClassVar
 
 from kvcalc.engines.base import (
     GPU_SERVER_BUDGET,
+    DeviceFacts,
     Engine,
     EnginePool,
     LogRecord,
+    MemoryPlan,
+    MemoryQuestion,
     NotReproduced,
     Rule,
     Setting,
@@ -31,25 +41,20 @@ from kvcalc.engines.base import (
     no_slots,
     state_text,
 )
+from kvcalc.engines.vllm_records import VllmPool
+from kvcalc.errors import UsageError
+from kvcalc.layers import FullAttention
 
 if TYPE_CHECKING:
     from kvcalc.dtypes import ElementFormat
-    from kvcalc.layers import ChunkedLocal, LayerCache, SlidingWindow
+    from kvcalc.engines.vllm_groups import BlockPool
+    from kvcalc.layers import ChunkedLocal, LayerCache, LayerGroup, SlidingWindow
     from kvcalc.sizing import SizeResult
+    from kvcalc.spec import ModelSpec
 
 FORMATS = frozenset({"fp32", "fp16", "bf16", "fp8_e4m3", "fp8_e5m2"})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class VllmPool(LogRecord):
-    """The three lines vLLM logs about its KV pool ('Available KV cache memory' ...)."""
-
-    kv_bytes: int
-    tokens: int
-    seq: int
-    """max_model_len: the request length the concurrency is for."""
-    concurrency: Fraction
-    """Blocks in the pool / blocks one request of `seq` tokens needs."""
+DEFAULT_BATCHED_TOKENS = 2048
+"""SchedulerConfig.DEFAULT_MAX_NUM_BATCHED_TOKENS: where no GPU picks the `vllm serve` default."""
 
 
 def paged_slots(engine: Vllm, cache: LayerCache, seq: int, batch: int) -> int:
@@ -64,7 +69,7 @@ def paged_text(engine: Vllm, cache: LayerCache, seq: int, batch: int) -> str:
 
 
 def window_tokens(engine: Vllm, cache: SlidingWindow, seq: int) -> int:
-    return min(cache.window - 1 + engine.max_num_batched_tokens, seq)
+    return min(cache.window - 1 + engine.batched_tokens, seq)
 
 
 def window_slots(engine: Vllm, cache: SlidingWindow, seq: int, batch: int) -> int:
@@ -76,13 +81,13 @@ def window_text(engine: Vllm, cache: SlidingWindow, seq: int, batch: int) -> str
     blocks = cdiv(tokens, b) + 1
     return (
         f"slots = {batch:,} x (cdiv(min(window {cache.window:,} - 1 + "
-        f"max_num_batched_tokens {engine.max_num_batched_tokens:,}, seq {seq:,}) = "
+        f"max_num_batched_tokens {engine.batched_tokens:,}, seq {seq:,}) = "
         f"{tokens:,}, block {b}) + 1 = {blocks:,} blocks) x {b} = {batch * blocks * b:,}"
     )
 
 
 def chunk_tokens(engine: Vllm, cache: ChunkedLocal, seq: int) -> int:
-    return min(cache.chunk + engine.max_num_batched_tokens, seq)
+    return min(cache.chunk + engine.batched_tokens, seq)
 
 
 def chunk_slots(engine: Vllm, cache: ChunkedLocal, seq: int, batch: int) -> int:
@@ -94,9 +99,17 @@ def chunk_text(engine: Vllm, cache: ChunkedLocal, seq: int, batch: int) -> str:
     blocks = cdiv(tokens, b)
     return (
         f"slots = {batch:,} x cdiv(min(chunk {cache.chunk:,} + max_num_batched_tokens "
-        f"{engine.max_num_batched_tokens:,}, seq {seq:,}) = {tokens:,}, block {b}) = "
+        f"{engine.batched_tokens:,}, seq {seq:,}) = {tokens:,}, block {b}) = "
         f"{blocks:,} blocks x {b} = {batch * blocks * b:,}"
     )
+
+
+def hybrid_off(engine: Vllm, cache: LayerCache, spec: ModelSpec) -> LayerCache:
+    """Sliding and chunked layers as vLLM stores them: full attention layers when the model
+    has chunked local attention (the hybrid KV cache manager is then off by default)."""
+    if not any(group.kind == "chunked" for group in spec.cache_groups()):
+        return cache
+    return FullAttention(cache.num_kv_heads, cache.k_head_dim, cache.v_head_dim)  # type: ignore[attr-defined]
 
 
 PAGED = Rule(slots=paged_slots, explain=paged_text)
@@ -104,19 +117,93 @@ PAGED = Rule(slots=paged_slots, explain=paged_text)
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Vllm(Engine):
-    max_num_batched_tokens: int = 2048
-    """Scheduler budget per step (EngineArgs default for offline use); widens SWA layers."""
+    max_num_batched_tokens: int | None = None
+    """Scheduler tokens per step; widens sliding layers and sizes the profiling run.
+    None: `vllm serve`'s default for the GPU (for_device)."""
+    max_num_seqs: int | None = None
+    """Requests per step; the sampler warm-up's dummy requests."""
+    max_model_len: int | None = None
+    """None: the model's max context."""
+    enforce_eager: bool = False
+    """No CUDA graphs (nothing captured, nothing estimated)."""
+    kv_cache_memory_bytes: int | None = None
+    """--kv-cache-memory-bytes: KV memory per GPU, gpu_memory_utilization ignored."""
+    graphs_in_budget: bool = True
+    """0.20+: the CUDA-graph estimate is charged to the KV budget."""
 
     RULES: ClassVar = {
         "full": PAGED,
-        "sliding": Rule(slots=window_slots, explain=window_text),
-        "chunked": Rule(slots=chunk_slots, explain=chunk_text),
+        "sliding": Rule(slots=window_slots, explain=window_text, store=hybrid_off),
+        "chunked": Rule(slots=chunk_slots, explain=chunk_text, store=hybrid_off),
         "latent": PAGED,
         "state": Rule(slots=no_slots, explain=state_text),
     }
     SETTINGS: ClassVar = {
-        "block_size": Setting(field="page", flag="--block-size", low=1, high=1 << 20)
+        "block_size": Setting(field="page", flag="--block-size", low=1, high=1 << 20),
+        "max_model_len": Setting(
+            field="max_model_len", flag="--max-model-len", low=1, high=1 << 40
+        ),
+        "max_num_seqs": Setting(field="max_num_seqs", flag="--max-num-seqs", low=1, high=1 << 30),
+        "max_num_batched_tokens": Setting(
+            field="max_num_batched_tokens", flag="--max-num-batched-tokens", low=1, high=1 << 40
+        ),
+        "enforce_eager": Setting(field="enforce_eager", flag="--enforce-eager", low=0, high=1),
+        "kv_cache_memory": Setting(
+            field="kv_cache_memory_bytes", flag="--kv-cache-memory", low=1, high=1 << 60
+        ),
     }
+
+    @property
+    def batched_tokens(self) -> int:
+        """max_num_batched_tokens as resolved, else the scheduler's own default (2,048)."""
+        return self.max_num_batched_tokens or DEFAULT_BATCHED_TOKENS
+
+    def with_request_length(self, seq: int | None) -> Vllm:
+        return (
+            self
+            if seq is None or self.max_model_len is not None
+            else replace(self, max_model_len=seq)
+        )
+
+    def for_device(self, device: DeviceFacts | None, spec: ModelSpec) -> Vllm:
+        from kvcalc.engines.vllm_plan import batch_limits
+
+        length = self.max_model_len or spec.max_context
+        limits = batch_limits(device, length, self.max_num_seqs, self.max_num_batched_tokens)
+        return replace(
+            self,
+            max_model_len=limits.max_model_len,
+            max_num_seqs=limits.max_num_seqs,
+            max_num_batched_tokens=limits.max_num_batched_tokens,
+        )
+
+    def memory_plan(self, question: MemoryQuestion) -> MemoryPlan:
+        from kvcalc.engines.vllm_plan import batch_limits, vllm_plan
+
+        if question.device.kind != "gpu":
+            raise UsageError(f"{self.name} sizes a GPU: give --gpu NAME or --mem SIZE for a GPU")
+        length = self.max_model_len or question.spec.max_context
+        return vllm_plan(
+            question,
+            batch_limits(question.device, length, self.max_num_seqs, self.max_num_batched_tokens),
+            enforce_eager=self.enforce_eager,
+            kv_cache_memory=self.kv_cache_memory_bytes,
+            graphs_in_budget=self.graphs_in_budget and not self.enforce_eager,
+        )
+
+    def block_pool(
+        self,
+        stages: tuple[tuple[LayerGroup, ...], ...],
+        stage_kv_bytes: tuple[int, ...],
+        k_fmt: ElementFormat,
+        v_fmt: ElementFormat,
+    ) -> BlockPool | None:
+        from kvcalc.engines.vllm_groups import block_pool
+
+        try:
+            return block_pool(stages, stage_kv_bytes, k_fmt, v_fmt, self.page, self.batched_tokens)
+        except UsageError:
+            return None  # recurrent layers: sized by bytes, the log lines not reproduced
 
     def fit_report(
         self,
@@ -127,11 +214,11 @@ class Vllm(Engine):
     ) -> tuple[LogRecord, ...]:
         if pool is None:
             return ()
-        if not pool.single_pool:
+        if pool.num_blocks is None:
             return (
                 NotReproduced(
                     engine=self.name,
-                    what="sizes hybrid models (sliding, recurrent) per cache group",
+                    what="sizes recurrent (Mamba, DeltaNet) layers per cache group",
                 ),
             )
         return (
@@ -146,9 +233,15 @@ class Vllm(Engine):
 
 VLLM = Vllm(
     name="vllm",
-    title="vLLM v1 (paged blocks)",
+    title="vLLM 0.20+ (paged blocks; CUDA-graph estimate in the budget)",
     page=16,
     formats=FORMATS,
     same_kv_format=True,
     budget=GPU_SERVER_BUDGET,
+)
+VLLM_019 = replace(
+    VLLM,
+    name="vllm-0.19",
+    title="vLLM 0.19 (paged blocks; CUDA graphs outside the budget)",
+    graphs_in_budget=False,
 )
