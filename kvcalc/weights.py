@@ -232,7 +232,7 @@ def loaded_weights(
 
     Llama 3.1 8B bf16 on one GPU: 32 x 436,224,000 B of layers + 2 x 1,050,673,152 B of
     embedding and lm_head (+ 8,192 B of final norm) + 33,554,432 B of RoPE table =
-    16,094,085,120 B = 14.99 GiB, as vLLM logs it.
+    16,094,076,928 B = 14.99 GiB, as vLLM logs it.
     """
     shapes = Shapes(
         spec=spec, dims=dims, dtype=compute_bytes(spec, fmt), quant=linear_format(fmt), tp=tp
