@@ -53,7 +53,7 @@ def sampler_bytes(dims: ModelDims, hidden: int, n: int, t: int, dtype: int, sms:
     last hidden rows and their random copy, [N, H] each.
 
     Llama 3.1 8B bf16 on an H100 (N 1,024, T 8,192, 132 SMs): 1,024 x 128,256 x (2 + 4 +
-    8) + 132 x 128,256 x 4 + 8,192 x 4,096 x 2 + 2 x 1,024 x 4,096 x 2 = 1,990,053,888 B;
+    8) + 132 x 128,256 x 4 + 8,192 x 4,096 x 2 + 2 x 1,024 x 4,096 x 2 = 1,990,283,264 B;
     with the 32 MiB cuBLAS workspace 1.88 GiB (logged: "torch peak memory increase: 1.89GiB").
     """
     vocab = dims.vocab_size
