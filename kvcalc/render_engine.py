@@ -15,7 +15,9 @@ formatter per record type.  Formats, from the engines' sources:
   {len:,} tokens per request: %.2fx"; %s of a size is format_gib, str(round(GiB, 2)):
   42.80 prints as 42.8.
 - SGLang memory_pool.py: "KV Cache is allocated. #tokens: N, K size: %.2f GB,
-  V size: %.2f GB" where its GB is 2^30 bytes (it divides by 1 << 30).
+  V size: %.2f GB" where its GB is 2^30 bytes (it divides by 1 << 30); scheduler.py:
+  "max_total_num_tokens=N, chunked_prefill_size=C, max_prefill_tokens=P,
+  max_running_requests=M, context_len=L".
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 
 from kvcalc.engines.base import LogRecord, NotReproduced
 from kvcalc.engines.llamacpp import KvCacheLine, KvSelfSizeLine, RecurrentLine
-from kvcalc.engines.sglang import SglangPool
+from kvcalc.engines.sglang import SglangPool, SglangScheduler
 from kvcalc.engines.vllm_records import (
     VllmCudaGraphEstimate,
     VllmMemoryProfile,
@@ -115,6 +117,14 @@ def sglang_pool(r: SglangPool) -> list[str]:
     ]
 
 
+def sglang_scheduler(r: SglangScheduler) -> list[str]:
+    return [
+        f"max_total_num_tokens={r.tokens}, chunked_prefill_size={r.chunked_prefill_size}, "
+        f"max_prefill_tokens=16384, max_running_requests={r.max_running_requests}, "
+        f"context_len={r.context_len}"
+    ]
+
+
 def not_reproduced(r: NotReproduced) -> list[str]:
     return [
         f"({r.engine} {r.what}; kvcalc's bytes above follow its per-layer rule, its log line "
@@ -131,6 +141,7 @@ FORMATTERS: dict[type[Any], Callable[[Any], list[str]]] = {
     VllmMemoryProfile: vllm_memory_profile,
     VllmPool: vllm_pool,
     SglangPool: sglang_pool,
+    SglangScheduler: sglang_scheduler,
     NotReproduced: not_reproduced,
 }
 

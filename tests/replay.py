@@ -90,8 +90,10 @@ def row(record: dict[str, Any]) -> Row:
 
 def main() -> int:
     rows = [row(r) for r in records()]
-    print("| record | KV GiB logged | given | error | tokens logged | given | error % |"
-          " weights predicted | error % |")
+    print(
+        "| record | KV GiB logged | given | error | tokens logged | given | error % |"
+        " weights predicted | error % |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(

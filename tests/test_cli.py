@@ -252,7 +252,7 @@ def test_k_and_v_formats_differ(run):
         (["--engine", "vlm"], "did you mean vllm"),
         (["--engine", "vllm", "--kv-dtype", "q8_0"], "vllm has no q8_0 K cache"),
         (["--engine", "sglang", "--k-dtype", "fp8"], "one cache dtype"),
-        (["--engine", "llamacpp", "--block-size", "64"], "applies to vllm, vllm-0.19 and sglang"),
+        (["--engine", "llamacpp", "--block-size", "64"], "vllm-0.19, sglang and sglang-0.4"),
         (["--engine", "vllm", "--block-size", "0"], "between 1 and"),
         (["--engine", "transformers", "--kv-dtype", "int4"], "QuantizedCache"),
     ],

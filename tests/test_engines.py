@@ -202,15 +202,20 @@ def test_vllm_log_lines(model, mem, seq, lines):
     ],
 )
 def test_sglang_log_line(model, mem, line):
-    assert kv_only(model, "sglang", mem, 4096) == [f"{line}  (SGLang's GB is GiB)"]
+    assert kv_only(model, "sglang", mem, 4096)[0] == f"{line}  (SGLang's GB is GiB)"
 
 
 def test_sglang_budget_default_is_mem_fraction_static():
+    # 0.4.1-0.4.7: 0.88 on one GPU.  0.5.3+: 80 GB = 76,293 MiB; reserved max(512 +
+    # 8,192 x 1.5 + 256 x 2 + 1/8 x 1,024, 10,240) = 13,440 MiB -> round(62,853 / 76,293,
+    # 3) = 0.824, of the memory free before loading (80 GB less 600 MiB in use)
     target = make_target(None, 80 * 10**9, None)
-    q = Question(target=target, engine=engine("sglang"))
-    budget = fit_model(load_model("llama3-8b"), q).budget
-    assert budget.util.numerator * 100 == 88 * budget.util.denominator
-    assert budget.overhead_bytes == 0
+    old = fit_model(load_model("llama3-8b"), Question(target=target, engine=engine("sglang-0.4")))
+    assert old.budget.util == Fraction(88, 100)
+    assert old.budget.overhead_bytes == 0
+    new = fit_model(load_model("llama3-8b"), Question(target=target, engine=engine("sglang")))
+    assert new.budget.util == Fraction(824, 1000)
+    assert new.budget.device_bytes == 80 * 10**9 - 600 * MiB
 
 
 def test_engine_names_and_flags_are_checked():

@@ -24,13 +24,14 @@ from kvcalc.engines.base import (
 )
 from kvcalc.engines.ideal import IDEAL
 from kvcalc.engines.llamacpp import LLAMACPP, LLAMACPP_B5400
-from kvcalc.engines.sglang import SGLANG
+from kvcalc.engines.sglang import SGLANG, SGLANG_04
 from kvcalc.engines.transformers import TRANSFORMERS
 from kvcalc.engines.vllm import VLLM, VLLM_019
 from kvcalc.errors import UnknownNameError, UsageError
 
 ENGINES: dict[str, Engine] = {
-    e.name: e for e in (IDEAL, VLLM, VLLM_019, SGLANG, LLAMACPP, LLAMACPP_B5400, TRANSFORMERS)
+    e.name: e
+    for e in (IDEAL, VLLM, VLLM_019, SGLANG, SGLANG_04, LLAMACPP, LLAMACPP_B5400, TRANSFORMERS)
 }
 _ALIASES = {
     "llama.cpp": "llamacpp",

@@ -127,6 +127,13 @@ class DeviceFacts:
     sm_count: int | None = None
     compute_capability: str | None = None
 
+    def cuda_total(self) -> tuple[int, str]:
+        """(bytes, where from) of the total CUDA reports, which vLLM and SGLang budget
+        from: the measured figure, else the driver's (0.4-0.6 GiB too much)."""
+        if self.cuda_memory_bytes is not None:
+            return self.cuda_memory_bytes, "CUDA total (torch.cuda.mem_get_info), hardware.yaml"
+        return self.memory_bytes, "nvidia-smi total: no measured CUDA total for this GPU"
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MemoryQuestion:

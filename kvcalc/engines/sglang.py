@@ -3,22 +3,26 @@
 Rules from srt/mem_cache/memory_pool.py: a token pool of page-size pages (1 by
 default) whose per-layer buffers hold size + page_size slots: the extra page
 receives the writes of padded tokens.  Without its hybrid SWA pool (not modelled)
-every windowed or chunked layer keeps the full length.  Budget: ServerArgs'
-mem_fraction_static by tensor-parallel size (server_args.py, v0.4); activations and
-CUDA graphs live in the 1 - mem_fraction_static it keeps back, so no overhead.
+every windowed or chunked layer keeps the full length.  Budget (sglang_memory.py):
+mem_fraction_static of the memory free before loading, weights included; activations
+and CUDA graphs live in the 1 - mem_fraction_static it keeps back.  `sglang` follows
+0.5.3+ for the default fraction, `sglang-0.4` the 0.4.1-0.4.7 table.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import TYPE_CHECKING, ClassVar
 
 from kvcalc.engines.base import (
     BudgetDefaults,
+    DeviceFacts,
     Engine,
     EnginePool,
     LogRecord,
+    MemoryPlan,
+    MemoryQuestion,
     NotReproduced,
     Rule,
     Setting,
@@ -26,12 +30,32 @@ from kvcalc.engines.base import (
     pad,
     state_text,
 )
+from kvcalc.engines.sglang_memory import batch_defaults, max_running_requests, mem_fraction_static
 from kvcalc.engines.vllm import FORMATS
 
 if TYPE_CHECKING:
     from kvcalc.dtypes import ElementFormat
     from kvcalc.layers import LayerCache
     from kvcalc.sizing import SizeResult
+    from kvcalc.spec import ModelSpec
+
+MiB = 1 << 20
+# Memory in use before the weights load (CUDA context, allocator, distributed init): the
+# "Load weight begin. avail mem" of the SGLang logs on 80 GB cards sits 0.38-0.76 GiB below
+# CUDA's 79.19 GiB (0.4.1: 78.81, 0.4.4: 78.59, 0.5.x: 78.43); NCCL at TP > 1 adds 0.1-2 GiB
+# more (0.13 GB at TP 4 on L4s, 1.96 GB at TP 8 on H200s), not modelled.
+BASELINE = 600 * MiB
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SglangScheduler(LogRecord):
+    """'max_total_num_tokens=N, chunked_prefill_size=C, max_prefill_tokens=16384,
+    max_running_requests=M, context_len=L' (managers/scheduler.py)."""
+
+    tokens: int
+    chunked_prefill_size: int
+    max_running_requests: int
+    context_len: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,6 +84,11 @@ POOL = Rule(slots=pool_slots, explain=pool_text)
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Sglang(Engine):
+    era: str = "0.5"
+    """Which default of mem_fraction_static (sglang_memory.ERAS)."""
+    chunked_prefill_size: int | None = None
+    """None: SGLang's default for the GPU (for_device)."""
+
     RULES: ClassVar = {
         "full": POOL,
         "sliding": POOL,  # full length outside the hybrid SWA pool
@@ -70,6 +99,49 @@ class Sglang(Engine):
     SETTINGS: ClassVar = {
         "block_size": Setting(field="page", flag="--block-size", low=1, high=1 << 20)
     }
+
+    def for_device(self, device: DeviceFacts | None, spec: ModelSpec) -> Sglang:
+        if device is None or device.kind != "gpu" or self.chunked_prefill_size is not None:
+            return self
+        chunk, _ = batch_defaults(device.memory_bytes // MiB, 1, self.era)
+        return replace(self, chunked_prefill_size=chunk)
+
+    def memory_plan(self, question: MemoryQuestion) -> MemoryPlan | None:
+        """pre x mem_fraction_static - weights: pre is CUDA's total less the baseline in
+        use before loading; the fraction's default reads nvidia-smi's total."""
+        from kvcalc.engines.vllm_plan import flat_plan
+        from kvcalc.weights import loaded_weights
+
+        device, spec = question.device, question.spec
+        if device.kind != "gpu":
+            return None
+        total, source = device.cuda_total()
+        vision = spec.dims.vision if spec.dims else None
+        vit = (vision.num_layers, vision.hidden_size) if vision else None
+        mfs = question.util or mem_fraction_static(
+            device.memory_bytes // MiB, question.tp, question.pp, self.era, vit=vit
+        )
+        pre = total - BASELINE
+        usable = pre * mfs.numerator // mfs.denominator
+        if question.measured_weight_bytes is not None:
+            weights, label = question.measured_weight_bytes, "measured"
+        elif spec.dims is not None:
+            stages = loaded_weights(spec, spec.dims, question.weights, question.tp, question.pp)
+            weights = max(s.total_bytes for s in stages)
+            label = question.weights.name if question.weights else spec.weight_dtype
+        else:
+            plan = flat_plan(question, total, source, mfs)
+            weights, label = plan.weight_bytes, plan.weight_label
+        return MemoryPlan(
+            device_bytes=pre,
+            device_source=f"free before loading: {source} less {BASELINE // MiB} MiB in use",
+            util=mfs,
+            usable_bytes=usable,
+            weight_bytes=weights,
+            weight_label=label,
+            terms=(),
+            stage_kv_bytes=(usable - weights,) * question.pp,
+        )
 
     def fit_report(
         self,
@@ -93,12 +165,18 @@ class Sglang(Engine):
                 k_bytes=pool.slots * pool.k_token_bytes,
                 v_bytes=pool.slots * pool.v_token_bytes if pool.v_token_bytes else None,
             ),
+            SglangScheduler(
+                tokens=pool.tokens,
+                chunked_prefill_size=self.chunked_prefill_size or 8192,
+                max_running_requests=max_running_requests(pool.tokens, pool.seq, self.era),
+                context_len=pool.seq,
+            ),
         )
 
 
 SGLANG = Sglang(
     name="sglang",
-    title="SGLang (token pool + one padding page per layer)",
+    title="SGLang 0.5 (token pool + one padding page per layer)",
     page=1,
     formats=FORMATS,
     same_kv_format=True,
@@ -114,4 +192,10 @@ SGLANG = Sglang(
         overhead_bytes=0,
         cpu_overhead_bytes=512 * 2**20,
     ),
+)
+SGLANG_04 = replace(
+    SGLANG,
+    name="sglang-0.4",
+    title="SGLang 0.4.1-0.4.7 (mem_fraction_static by tp: 0.88 on one GPU)",
+    era="0.4",
 )

@@ -46,13 +46,6 @@ class BatchLimits:
     max_num_batched_tokens: int
 
 
-def device_total(device: DeviceFacts) -> tuple[int, str]:
-    """(bytes, where from): CUDA's total where measured, else the driver's."""
-    if device.cuda_memory_bytes is not None:
-        return device.cuda_memory_bytes, "CUDA total (torch.cuda.mem_get_info), hardware.yaml"
-    return device.memory_bytes, "nvidia-smi total: no measured CUDA total for this GPU"
-
-
 def batch_limits(
     device: DeviceFacts | None,
     max_model_len: int,
@@ -63,7 +56,7 @@ def batch_limits(
     8,192 batched tokens and 1,024 sequences; an A100 or a 24 GB card: 2,048 and 256."""
     large = False
     if device is not None and device.kind == "gpu":
-        large = device_total(device)[0] >= LARGE_GPU and "a100" not in device.name.lower()
+        large = device.cuda_total()[0] >= LARGE_GPU and "a100" not in device.name.lower()
     seqs = max_num_seqs if max_num_seqs is not None else (1024 if large else 256)
     batched = max_num_batched_tokens
     if batched is None:
@@ -113,7 +106,7 @@ def vllm_plan(
 ) -> MemoryPlan:
     """Every term of vLLM's budget on each pipeline stage, as the engine computes it."""
     spec, device, tp, pp = question.spec, question.device, question.tp, question.pp
-    total, source = device_total(device)
+    total, source = device.cuda_total()
     util = question.util if question.util is not None else DEFAULT_UTIL
     dims = spec.dims
     if dims is None:
