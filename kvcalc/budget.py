@@ -8,6 +8,7 @@ platform caps memory itself (Apple Metal's working-set limit on unified presets)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -113,7 +114,7 @@ class Budget:
     devices: int
     util: Fraction
     usable_bytes: int
-    """device_bytes x util, rounded down."""
+    """device_bytes x util, rounded down; all of the device when util is of the free memory."""
     weight_format: str
     weight_bytes_total: int
     """All weights in `weight_format` (0 with --kv-only)."""
@@ -124,6 +125,9 @@ class Budget:
     kv_bytes: int
     """KV budget of one device (the first pipeline stage's); negative when weights and
     overhead alone do not fit."""
+    free_bytes: int | None = None
+    """Memory left after weights and overhead, when util is a fraction of it
+    (TensorRT-LLM's free_gpu_memory_fraction): kv_bytes = util x free_bytes."""
     terms: tuple[BudgetTerm, ...] = ()
     """The engine's own terms besides weights (vLLM: profiling peak, non-torch, CUDA
     graphs); empty for the flat overhead."""
@@ -155,14 +159,34 @@ def plan_budget(
     util: Fraction,
     weights: tuple[int, str] | None,
     overhead_bytes: int,
+    kv_of_free: Callable[[int, Fraction], int] | None = None,
 ) -> Budget:
-    """The budget breakdown; weights None means --kv-only (the whole budget is KV)."""
+    """The budget breakdown; weights None means --kv-only (the whole budget is KV).
+
+    With `kv_of_free` (TensorRT-LLM) util applies to what weights and overhead leave:
+    24 GB - 16,060,522,496 B of Llama 3 8B bf16 - 2 GiB = 5,791,993,856 B free, of which
+    the engine's 0.9 (in float32) is 5,212,794,368 B of KV.
+    """
     if not 0 < util <= 1:
         raise UsageError(f"--util must be in (0, 1], got {float(util):g}")
     weight_total, label = weights if weights is not None else (0, "none (--kv-only)")
+    per_device = -(-weight_total // devices)
+    if kv_of_free is not None:
+        free = device_bytes - per_device - overhead_bytes
+        return Budget(
+            device_bytes=device_bytes,
+            devices=devices,
+            util=util,
+            usable_bytes=device_bytes,
+            weight_format=label,
+            weight_bytes_total=weight_total,
+            weight_bytes=per_device,
+            overhead_bytes=overhead_bytes,
+            kv_bytes=kv_of_free(free, util),
+            free_bytes=free,
+        )
     # 81,559 MiB = 85,520,809,984 B x 0.9 = 76,968,728,985.6 -> 76,968,728,985 B on an H100
     usable = device_bytes * util.numerator // util.denominator
-    per_device = -(-weight_total // devices)
     return Budget(
         device_bytes=device_bytes,
         devices=devices,
@@ -233,4 +257,6 @@ def engine_budget(
     if measured_weight_bytes is not None and not kv_only:
         # a measured per-device figure: every device holds that much
         chosen = (measured_weight_bytes * tp * pp, "measured")
-    return plan_budget(target.device_bytes, tp * pp, util, chosen, overhead_bytes)
+    return plan_budget(
+        target.device_bytes, tp * pp, util, chosen, overhead_bytes, engine.budget.kv_of_free
+    )

@@ -202,6 +202,26 @@ def all_models() -> list[ModelSpec]:
     return [_load_preset(configs_dir() / "models" / f"{pid}.yaml") for pid in preset_ids()]
 
 
+def find_models(name: str | None) -> list[ModelSpec] | None:
+    """Presets to list: all (no name), or those whose id contains `name` or whose family it
+    names ('qwen3', 'gemma'), grouped by family; None when `name` is one model (a preset
+    id or alias, or a file), which the caller shows in full."""
+    if name is not None:
+        key = _key(name)
+        if (configs_dir() / "models" / f"{key}.yaml").is_file() or _looks_like_file(name):
+            return None
+        if key in _model_index():
+            return None
+    chosen = [
+        spec
+        for spec in all_models()
+        if name is None or _key(name) in spec.id or _key(name) == spec.family.lower()
+    ]
+    if not chosen:
+        return None  # not a family either: loading it reports the unknown name
+    return sorted(chosen, key=lambda spec: (spec.family.lower(), natural_key(spec.id)))
+
+
 @lru_cache(maxsize=1)
 def all_hardware() -> tuple[HardwareSpec, ...]:
     path = configs_dir() / "hardware.yaml"

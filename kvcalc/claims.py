@@ -17,6 +17,7 @@ check (exit 1), so CI notices when a formula change moves a documented number.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -28,7 +29,7 @@ from kvcalc.engines import Engine, engine
 from kvcalc.errors import UsageError
 from kvcalc.sizing import divisors, engine_groups, resolve_kv_heads, size
 from kvcalc.spec import Claim, ModelSpec, attention_label
-from kvcalc.units import GB, GiB, UnitError, parse_bytes, unit_bytes
+from kvcalc.units import GB, GiB, UnitError, parse_bytes, parse_fraction, unit_bytes
 
 _NUMBER = re.compile(r"^\s*([0-9][0-9,_]*(?:\.([0-9]+))?)\s*([A-Za-z]*)\s*$")
 
@@ -82,10 +83,34 @@ class Outcome:
 
 def checked_engine(claim: Claim) -> Engine:
     """The claim's engine, refusing a cache format it does not offer."""
-    chosen = engine(claim.engine)
+    chosen = engine(claim.engine, {"block_size": claim.block_size})
     fmt = kv_format(claim.kv_dtype)
     chosen.check_formats(fmt, fmt)
     return chosen
+
+
+def kv_budget(claim: Claim, chosen: Engine) -> int:
+    """The claim's KV memory: kv_budget, or the engine's fraction of free_memory.
+
+    TensorRT-LLM's memory.md: 'available: 70.48 GiB' = 75,677,323,755 B (rounded down)
+    x 0.9 in float32 = 68,109,594,624 B.
+    """
+    if claim.free_memory is None:
+        if claim.kv_budget is None:
+            raise UsageError(f"claim {claim.id}: {claim.quantity} needs kv_budget")
+        return parse_bytes(claim.kv_budget)
+    of_free = chosen.budget.kv_of_free
+    if of_free is None:
+        raise UsageError(
+            f"claim {claim.id}: free_memory applies to engines whose fraction is of the "
+            f"memory free after loading (tensorrt-llm), not {chosen.name}"
+        )
+    free = int(read_published(claim.free_memory).value)
+    try:
+        util = parse_fraction(claim.util) if claim.util else chosen.budget.util_for("gpu", 1)
+    except UnitError as exc:
+        raise UsageError(f"claim {claim.id}: util: {exc}") from None
+    return of_free(free, util)
 
 
 def total_bytes(
@@ -96,7 +121,7 @@ def total_bytes(
     kv_heads: int | None = None,
     dtype: str | None = None,
 ) -> int:
-    chosen = engine(claim.engine)
+    chosen = engine(claim.engine, {"block_size": claim.block_size})
     fmt = kv_format(dtype or claim.kv_dtype)
     heads = kv_heads or resolve_kv_heads(spec, None, claim.attention)
     groups = engine_groups(spec, heads, chosen)
@@ -116,12 +141,16 @@ def compute(spec: ModelSpec, claim: Claim) -> Fraction | str:
             raise UsageError(f"claim {claim.id}: {spec.id} has no MHA form to compare with")
         mha = total_bytes(spec, claim, kv_heads=spec.num_query_heads)
         return Fraction(mha, total_bytes(spec, claim))
-    if claim.kv_budget is None:
-        raise UsageError(f"claim {claim.id}: engine_tokens needs kv_budget")
     fmt = kv_format(claim.kv_dtype)
     dep = deploy(spec, kv_heads=resolve_kv_heads(spec, None, claim.attention), engine=chosen)
+    if claim.quantity == "layer_token_bytes":
+        rows = [g for g in size(dep.stages[0], 1, 1, fmt, fmt, chosen).groups if g.cells]
+        if not rows:
+            raise UsageError(f"claim {claim.id}: {spec.id} has no attention layer")
+        return Fraction(rows[0].layer_token_bytes)
     token_bytes = sum(dep.token_kv_bytes(fmt, fmt))
-    return Fraction(chosen.pool_tokens(parse_bytes(claim.kv_budget), token_bytes))
+    tokens = chosen.pool_tokens(kv_budget(claim, chosen), token_bytes)
+    return Fraction(tokens * token_bytes if claim.quantity == "engine_pool_bytes" else tokens)
 
 
 def _judge(value: Fraction, published: Published) -> str:
@@ -130,6 +159,11 @@ def _judge(value: Fraction, published: Published) -> str:
     if abs(value - published.value) <= published.half_ulp:
         return "within rounding"
     return "off"
+
+
+# The verdict rule, public for other checkers (kvcalc/doccheck.py judges figures in
+# Markdown with it): one rule for claims.yaml and documents, so they cannot drift.
+verdict = _judge
 
 
 def reproductions(spec: ModelSpec, claim: Claim, published: Published) -> list[str]:
@@ -184,6 +218,20 @@ def judge(spec: ModelSpec, claim: Claim) -> Outcome:
     return Outcome(
         claim=claim, value=value, published=published, verdict=verdict, explanation=explanation
     )
+
+
+def check_file(file: str | None, warn: Callable[[str], None] | None = None) -> list[Outcome]:
+    """Every claim in a claims YAML (default: the shipped configs/claims.yaml), judged."""
+    from kvcalc.catalog import load_claims, load_model
+
+    path = Path(file) if file is not None else default_claims_file()
+    outcomes = []
+    for claim in load_claims(path):
+        try:
+            outcomes.append(judge(load_model(claim.model, warn), claim))
+        except UsageError as exc:  # name the claim: a file of fifty is otherwise a hunt
+            raise UsageError(f"{path} claim {claim.id}: {exc}") from None
+    return outcomes
 
 
 def default_claims_file() -> Path:

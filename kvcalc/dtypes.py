@@ -1,10 +1,8 @@
 """Element formats for the KV cache and for weights: the one table of their sizes.
 
-A cache format is a block of `block_values` values stored in `block_bytes` bytes.
-Plain formats are blocks of one value (fp16: 1 value in 2 bytes); packed int4 is
-2 values in 1 byte; llama.cpp's q8_0 is 32 int8 values plus one fp16 scale =
-34 bytes.  A row of n values takes ceil(n / block_values) * block_bytes bytes,
-which is how ggml sizes a row (ggml_row_size) when n is a multiple of the block.
+Cache formats (element.py says what one is): plain types, llama.cpp's blocks, and the
+engines' own formats (engine_formats.py), under kvcalc names with the engines' spellings
+as aliases.
 
 Weight formats carry bits per weight as an exact fraction: block formats are
 exact (q4_0: 18 bytes per 32 weights = 4.5 bits); llama.cpp's K-quant mixes
@@ -20,34 +18,12 @@ from difflib import get_close_matches
 from fractions import Fraction
 from typing import TypeVar
 
-from kvcalc.errors import UnknownNameError
+from kvcalc.element import LATENT_KINDS, PER_HEAD_KINDS, ElementFormat
+from kvcalc.element import fmt as _fmt
+from kvcalc.engine_formats import ENGINE_FORMATS
+from kvcalc.errors import UnknownNameError, UsageError
 
-
-@dataclass(frozen=True, slots=True)
-class ElementFormat:
-    """A cache element format: `block_bytes` bytes hold `block_values` values."""
-
-    name: str
-    block_values: int
-    block_bytes: int
-    description: str
-
-    def row_bytes(self, n_values: int) -> int:
-        """Bytes for one row of n values (one token's K or V in one layer).
-
-        >>> KV_FORMATS["q8_0"].row_bytes(1024)  # 32 blocks x 34 bytes
-        1088
-        """
-        return -(-n_values // self.block_values) * self.block_bytes
-
-    @property
-    def bits_per_value(self) -> Fraction:
-        return Fraction(self.block_bytes * 8, self.block_values)
-
-
-def _fmt(name: str, values: int, nbytes: int, description: str) -> ElementFormat:
-    return ElementFormat(name, values, nbytes, description)
-
+__all__ = ["LATENT_KINDS", "PER_HEAD_KINDS", "ElementFormat", "KV_FORMATS", "kv_format"]
 
 KV_FORMATS: dict[str, ElementFormat] = {
     f.name: f
@@ -55,9 +31,15 @@ KV_FORMATS: dict[str, ElementFormat] = {
         _fmt("fp32", 1, 4, "IEEE float32"),
         _fmt("fp16", 1, 2, "IEEE float16 (llama.cpp f16, the usual default)"),
         _fmt("bf16", 1, 2, "bfloat16"),
-        _fmt("fp8_e4m3", 1, 1, "float8 e4m3 (vLLM fp8 / fp8_e4m3; per-tensor scale)"),
-        _fmt("fp8_e5m2", 1, 1, "float8 e5m2 (vLLM fp8_e5m2)"),
-        _fmt("int8", 1, 1, "8-bit integer"),
+        _fmt(
+            "fp8_e4m3",
+            1,
+            1,
+            "float8 e4m3 (vLLM fp8 / fp8_e4m3, SGLang fp8_e4m3, TensorRT-LLM fp8); "
+            "per-tensor scales live in the layer, not the pool",
+        ),
+        _fmt("fp8_e5m2", 1, 1, "float8 e5m2 (vLLM and SGLang fp8_e5m2)"),
+        _fmt("int8", 1, 1, "8-bit integer, per-tensor scale (TensorRT-LLM INT8 KV cache)"),
         _fmt("int4", 2, 1, "packed 4-bit integer, two values per byte"),
         # llama.cpp block formats (ggml-common.h): 32 values + fp16 scale (+ fp16 min/high bits)
         _fmt("q8_0", 32, 34, "llama.cpp q8_0: 32 x int8 + fp16 scale"),
@@ -66,9 +48,12 @@ KV_FORMATS: dict[str, ElementFormat] = {
         _fmt("q4_1", 32, 20, "llama.cpp q4_1: 32 x 4 bit + fp16 scale + fp16 min"),
         _fmt("q4_0", 32, 18, "llama.cpp q4_0: 32 x 4 bit + fp16 scale"),
         _fmt("iq4_nl", 32, 18, "llama.cpp iq4_nl: 32 x 4 bit non-linear + fp16 scale"),
+        *ENGINE_FORMATS,
     )
 }
 
+# Engine spellings -> kvcalc names.  A format keeps the engine's own name where only one
+# engine has it (int8_per_token_head); names that mean the same bytes map to one entry.
 _KV_ALIASES = {
     "float32": "fp32",
     "f32": "fp32",
@@ -77,11 +62,31 @@ _KV_ALIASES = {
     "f16": "fp16",
     "half": "fp16",
     "bfloat16": "bf16",
-    "fp8": "fp8_e4m3",
+    "fp8": "fp8_e4m3",  # vLLM: fp8 = fp8_e4m3 on CUDA; TensorRT-LLM's FP8 KV cache
     "e4m3": "fp8_e4m3",
     "fp8-e4m3": "fp8_e4m3",
+    "float8_e4m3fn": "fp8_e4m3",
+    "fp8_inc": "fp8_e4m3",  # vLLM on Intel Gaudi: float8_e4m3fn, one byte
     "e5m2": "fp8_e5m2",
     "fp8-e5m2": "fp8_e5m2",
+    "float8_e5m2": "fp8_e5m2",
+    # vLLM: the NVFP4 layout with max/4-or-max/6 scale selection, the same bytes
+    "nvfp4_4over6": "nvfp4",
+    # SGLang 0.5.3-0.5.8: e2m1 + one 8-bit scale per 16 values (0.5.23 renamed the recipe)
+    "fp4_e2m1": "fp4_mx_block16",
+}
+
+# Names engines accept that kvcalc does not size, with the reason (never a silent guess).
+_NOT_SIZED = {
+    "auto": "'auto' is the model's own dtype: give it (bf16 for most checkpoints, fp16, fp32)",
+    "octave_k3v4": "vLLM's ROCm Octave slot splits K at the rotary dims (4-bit RoPE, 3-bit "
+    "rest), which model specs do not record; kvcalc does not size it",
+    "octave_k3v3": "vLLM's ROCm Octave slot splits K at the rotary dims, which model specs "
+    "do not record; kvcalc does not size it",
+    "octave_k3v3_compact": "vLLM's ROCm Octave formats are not sized by kvcalc (their slot "
+    "layout was not checked against the source)",
+    "mxfp4": "SGLang reserves mxfp4 for 32-value blocks and refuses it; its 16-value fp4 "
+    "cache is fp4_mx_block16, or nvfp4",
 }
 
 
@@ -186,6 +191,9 @@ def _lookup(table: Mapping[str, _T], aliases: Mapping[str, str], name: str, what
 
 def kv_format(name: str) -> ElementFormat:
     """Look up a KV-cache format by name or alias ('fp8' is fp8_e4m3, as in vLLM)."""
+    reason = _NOT_SIZED.get(str(name).strip().lower().replace("-", "_"))
+    if reason is not None:
+        raise UsageError(f"KV cache dtype {name!r}: {reason}")
     return _lookup(KV_FORMATS, _KV_ALIASES, name, "KV cache dtype")
 
 

@@ -31,8 +31,7 @@ def explain(
         )
     lines = [
         f"{spec.id}: {seq:,} tokens x {batch:,} requests; {dims}; "
-        f"K {k_fmt.name} ({k_fmt.block_bytes} B per {k_fmt.block_values} value"
-        f"{'s' if k_fmt.block_values > 1 else ''}), V {v_fmt.name}"
+        f"K {k_fmt.name} ({k_fmt.summary}), V {v_fmt.name}"
     ]
     for g in result.groups:
         cache = g.cache

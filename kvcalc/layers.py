@@ -77,6 +77,11 @@ class LayerCache(Protocol):
     def shard(self, tp: int) -> LayerCache: ...
 
 
+def _storage(fmt: ElementFormat) -> str:
+    """' (9 B per 16 values)' for a packed format; nothing for a plain one (fp16)."""
+    return "" if fmt.plain else f" ({fmt.summary})"
+
+
 @dataclass(frozen=True, slots=True)
 class _PerHeadKV:
     """K and V rows of kv_heads x head_dim values per token: shared by full and sliding layers."""
@@ -85,12 +90,17 @@ class _PerHeadKV:
     k_head_dim: int
     v_head_dim: int
 
+    @property
+    def kind(self) -> str:
+        raise NotImplementedError  # each layer class names its kind
+
     def k_token_bytes(self, fmt: ElementFormat) -> int:
-        # one row of kv_heads x head_dim values: 8 x 128 = 1,024 values -> 2,048 B in fp16
-        return fmt.row_bytes(self.num_kv_heads * self.k_head_dim)
+        # one row of kv_heads x head_dim values: 8 x 128 = 1,024 values -> 2,048 B in fp16;
+        # the format adds what it keeps per head (int8_per_token_head: 8 x 4 B of scales)
+        return fmt.head_row_bytes(self.kind, self.num_kv_heads, self.k_head_dim)
 
     def v_token_bytes(self, fmt: ElementFormat) -> int:
-        return fmt.row_bytes(self.num_kv_heads * self.v_head_dim)
+        return fmt.v_row_bytes(self.kind, self.num_kv_heads, self.k_head_dim, self.v_head_dim)
 
     def state_bytes(self) -> int:
         return 0
@@ -98,11 +108,11 @@ class _PerHeadKV:
     def formula(self, k_fmt: ElementFormat, v_fmt: ElementFormat) -> list[str]:
         return [
             f"K per token = {self.num_kv_heads} KV heads x {self.k_head_dim} dims = "
-            f"{self.num_kv_heads * self.k_head_dim:,} {k_fmt.name} values = "
-            f"{self.k_token_bytes(k_fmt):,} B",
+            f"{self.num_kv_heads * self.k_head_dim:,} {k_fmt.name} values"
+            f"{_storage(k_fmt)} = {self.k_token_bytes(k_fmt):,} B",
             f"V per token = {self.num_kv_heads} KV heads x {self.v_head_dim} dims = "
-            f"{self.num_kv_heads * self.v_head_dim:,} {v_fmt.name} values = "
-            f"{self.v_token_bytes(v_fmt):,} B",
+            f"{self.num_kv_heads * self.v_head_dim:,} {v_fmt.name} values"
+            f"{_storage(v_fmt.v_side or v_fmt)} = {self.v_token_bytes(v_fmt):,} B",
         ]
 
     def with_kv_heads(self, num_kv_heads: int) -> Self:
@@ -226,7 +236,8 @@ class LatentAttention:
         return f"seq = {seq:,}"
 
     def k_token_bytes(self, fmt: ElementFormat) -> int:
-        return fmt.row_bytes(self.kv_lora_rank + self.qk_rope_head_dim)
+        # 512 + 64 = 576 values in bf16 = 1,152 B; vLLM's fp8_ds_mla packs it in 656 B
+        return fmt.latent_row_bytes(self.kv_lora_rank, self.qk_rope_head_dim)
 
     def v_token_bytes(self, fmt: ElementFormat) -> int:
         return 0
@@ -238,7 +249,7 @@ class LatentAttention:
         width = self.kv_lora_rank + self.qk_rope_head_dim
         return [
             f"latent per token = kv_lora_rank {self.kv_lora_rank} + qk_rope_head_dim "
-            f"{self.qk_rope_head_dim} = {width:,} {k_fmt.name} values = "
+            f"{self.qk_rope_head_dim} = {width:,} {k_fmt.name} values{_storage(k_fmt)} = "
             f"{self.k_token_bytes(k_fmt):,} B, shared by all heads (no separate V)"
         ]
 

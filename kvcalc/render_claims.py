@@ -6,7 +6,7 @@ from fractions import Fraction
 from typing import Any
 
 from kvcalc.claims import Outcome
-from kvcalc.render import new_table
+from kvcalc.render import SCHEMA_VERSION, new_table
 from kvcalc.units import fixed, unit_bytes
 
 
@@ -38,6 +38,7 @@ def deviation_text(o: Outcome) -> str:
 
 def check_json(outcomes: list[Outcome]) -> dict[str, Any]:
     return {
+        "schema_version": SCHEMA_VERSION,
         "ok": all(o.ok for o in outcomes),
         "claims": [
             {

@@ -5,8 +5,9 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-from kvcalc.decode import Decode, DecodeStep
-from kvcalc.render import bin_, count, dec, new_table
+from kvcalc.api import CompareAnswer
+from kvcalc.decoding import Decode, DecodeStep
+from kvcalc.render import SCHEMA_VERSION, bin_, count, dec, new_table, plural
 from kvcalc.units import fixed
 
 BOUND_NOTE = (
@@ -21,7 +22,7 @@ def rate(value: Fraction) -> str:
 
 def step_json(step: DecodeStep) -> dict[str, Any]:
     return {
-        "name": step.name,
+        "form": step.name,
         "attention": step.attention,
         "kv_heads": step.kv_heads,
         "weight_bytes": step.weight_bytes,
@@ -37,8 +38,9 @@ def step_json(step: DecodeStep) -> dict[str, Any]:
 def decode_json(result: Decode, device: str) -> dict[str, Any]:
     first = result.steps[0]
     return {
+        "schema_version": SCHEMA_VERSION,
         "model": result.spec.id,
-        "device": device,
+        "device_label": device,
         "bandwidth_bytes_per_s": first.bandwidth,
         "tp": result.tp,
         "seq": first.seq,
@@ -102,14 +104,26 @@ Row = tuple[str, str, list[str], list[Any]]
 """(label, JSON key or '' for table-only rows, cells shown, values in JSON)."""
 
 
-def compare_rows(specs: list[Any], results: list[Any], fits: list[Any] | None) -> list[Row]:
+def budget_cell(fit: Any) -> str:
+    """A KV budget, or 'does not fit' where weights and overhead exceed the memory."""
+    return dec(fit.budget.kv_bytes) if fit.budget.kv_bytes >= 0 else "does not fit"
+
+
+def compare_rows(answer: CompareAnswer) -> list[Row]:
+    specs, results, fits = answer.specs, answer.results, answer.fits
+
     def row(label: str, key: str, values: list[Any], show: Any = count) -> Row:
         return (label, key, [show(v) for v in values], values)
 
     rows = [
         row("layers", "num_layers", [s.num_layers for s in specs]),
-        row("query heads", "query_heads", [s.num_query_heads for s in specs]),
-        row("KV heads", "kv_heads", [s.num_kv_heads for s in specs]),
+        row("query heads", "num_query_heads", [s.num_query_heads for s in specs]),
+        row(
+            "KV heads",
+            "num_kv_heads",
+            [s.num_kv_heads if s.per_head_kv else None for s in specs],
+            lambda v: "-" if v is None else count(v),
+        ),
         row("attention", "attention", [s.attention_kind for s in specs], str),
         row("bytes/token", "bytes_per_token", [r.bytes_per_token for r in results]),
         row("per request", "bytes_per_request", [r.bytes_per_request for r in results], dec),
@@ -117,37 +131,50 @@ def compare_rows(specs: list[Any], results: list[Any], fits: list[Any] | None) -
         row("total GiB", "", [r.total_bytes for r in results], bin_),
     ]
     if fits is not None:
+        no_fit = [f.budget.kv_bytes < 0 for f in fits]
         rows += [
-            row("KV budget", "kv_budget_bytes", [f.budget.kv_bytes for f in fits], dec),
-            row("max context", "max_context", [f.max_context for f in fits]),
-            row("max requests", "max_batch", [f.max_batch for f in fits]),
+            ("KV budget", "kv_budget_bytes", [budget_cell(f) for f in fits],
+             [f.budget.kv_bytes for f in fits]),
+            row("fits", "fits", [f.fits for f in fits], lambda v: "yes" if v else "no"),
+            ("max context", "max_context",
+             ["-" if bad else count(f.max_context) for f, bad in zip(fits, no_fit, strict=True)],
+             [f.max_context for f in fits]),
+            ("max requests", "max_batch",
+             ["-" if bad else count(f.max_batch) for f, bad in zip(fits, no_fit, strict=True)],
+             [f.max_batch for f in fits]),
         ]
     return rows
 
 
-def compare_json(specs: list[Any], results: list[Any], fits: list[Any] | None) -> dict[str, Any]:
-    first = results[0]
-    keyed = {key: values for _, key, _, values in compare_rows(specs, results, fits) if key}
+def compare_json(answer: CompareAnswer) -> dict[str, Any]:
+    first = answer.results[0]
+    keyed = {key: values for _, key, _, values in compare_rows(answer) if key}
     return {
+        "schema_version": SCHEMA_VERSION,
         "seq": first.seq,
         "batch": first.batch,
+        "tp": answer.setup.tp,
+        "pp": answer.setup.pp,
         "models": [
-            {"model": s.id, **{k: v[i] for k, v in keyed.items()}} for i, s in enumerate(specs)
+            {"model": s.id, **{k: v[i] for k, v in keyed.items()}}
+            for i, s in enumerate(answer.specs)
         ],
     }
 
 
-def compare_tables(
-    specs: list[Any], results: list[Any], fits: list[Any] | None, dtype: str, budget: str
-) -> list[Any]:
-    first = results[0]
-    title = f"{first.seq:,} tokens x {first.batch:,} requests, {dtype}" + (
-        f"; fit on {budget} (max context at {first.batch:,} requests, max requests at "
-        f"{first.seq:,} tokens)"
-        if fits is not None
+def compare_tables(answer: CompareAnswer) -> list[Any]:
+    first, opts = answer.results[0], answer.setup
+    budget = ""
+    if opts.target is not None:
+        devices = f"{opts.devices} x " if opts.devices > 1 else ""
+        budget = f"{devices}{opts.target.name}"
+    title = f"{first.seq:,} tokens x {plural(first.batch, 'request')}, {opts.dtype_label}" + (
+        f"; fit on {budget} (max context at {plural(first.batch, 'request')}, most requests "
+        f"at {first.seq:,} tokens)"
+        if answer.fits is not None
         else ""
     )
-    table = new_table(title, "", *[s.id for s in specs], left=("",))
-    for label, _, cells, _ in compare_rows(specs, results, fits):
+    table = new_table(title, "", *[s.id for s in answer.specs], left=("",))
+    for label, _, cells, _ in compare_rows(answer):
         table.add_row(label, *cells)
     return [table]

@@ -18,6 +18,9 @@ formatter per record type.  Formats, from the engines' sources:
   V size: %.2f GB" where its GB is 2^30 bytes (it divides by 1 << 30); scheduler.py:
   "max_total_num_tokens=N, chunked_prefill_size=C, max_prefill_tokens=P,
   max_running_requests=M, context_len=L".
+- TensorRT-LLM cpp/tensorrt_llm/batch_manager/kvCacheManager.cpp (allocatePools):
+  "Number of tokens per block: %d." and "[MemUsageChange] Allocated %0.2f GiB for max
+  tokens in paged KV cache (%d).", the pool's bytes / double(1 << 30).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Any
 from kvcalc.engines.base import LogRecord, NotReproduced
 from kvcalc.engines.llamacpp import KvCacheLine, KvSelfSizeLine, RecurrentLine
 from kvcalc.engines.sglang import SglangPool, SglangScheduler
+from kvcalc.engines.tensorrt_llm import TrtllmPool
 from kvcalc.engines.vllm_records import (
     VllmCudaGraphEstimate,
     VllmMemoryProfile,
@@ -125,6 +129,14 @@ def sglang_scheduler(r: SglangScheduler) -> list[str]:
     ]
 
 
+def trtllm_pool(r: TrtllmPool) -> list[str]:
+    return [
+        f"Number of tokens per block: {r.tokens_per_block}.",
+        f"[MemUsageChange] Allocated {f2(r.kv_bytes, GiB)} GiB for max tokens in paged KV "
+        f"cache ({r.tokens}).",
+    ]
+
+
 def not_reproduced(r: NotReproduced) -> list[str]:
     return [
         f"({r.engine} {r.what}; kvcalc's bytes above follow its per-layer rule, its log line "
@@ -142,6 +154,7 @@ FORMATTERS: dict[type[Any], Callable[[Any], list[str]]] = {
     VllmPool: vllm_pool,
     SglangPool: sglang_pool,
     SglangScheduler: sglang_scheduler,
+    TrtllmPool: trtllm_pool,
     NotReproduced: not_reproduced,
 }
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from kvcalc.budget import Target
-from kvcalc.fit import FitResult
-from kvcalc.render import bin_, count, dec, new_table, plural
+from kvcalc.fitting import FitResult
+from kvcalc.render import SCHEMA_VERSION, bin_, count, dec, new_table, plural
 from kvcalc.render_engine import log_lines
 from kvcalc.render_grid import Verbatim
 from kvcalc.spec import HardwareSpec
@@ -27,10 +27,11 @@ def device_text(target: Target, result: FitResult) -> str:
 def fit_json(result: FitResult) -> dict[str, Any]:
     b, t = result.budget, result.target
     return {
+        "schema_version": SCHEMA_VERSION,
         "model": result.spec.id,
         "target": {
-            "name": t.name,
-            "kind": t.kind,
+            "label": t.name,
+            "device_kind": t.kind,
             "device_bytes": t.device_bytes,
             "devices": b.devices,
             "tp": result.tp,
@@ -45,9 +46,14 @@ def fit_json(result: FitResult) -> dict[str, Any]:
             "weight_bytes_total": b.weight_bytes_total,
             "weight_bytes": b.weight_bytes,
             "overhead_bytes": b.overhead_bytes,
-            "kv_bytes": b.kv_bytes,
-            "kv_bytes_total": b.kv_bytes * b.devices,
+            "kv_budget_bytes": b.kv_bytes,
+            "kv_budget_bytes_total": b.kv_bytes * b.devices,
+            "free_bytes": b.free_bytes,
+            "device_source": b.device_source or None,
+            "terms": [{"label": t.label, "bytes": t.bytes, "source": t.source} for t in b.terms],
+            "stage_kv_budget_bytes": list(b.stage_kv_bytes) or [b.kv_bytes] * result.pp,
         },
+        "warnings": list(result.warnings),
         "k_dtype": result.k_format.name,
         "v_dtype": result.v_format.name,
         "kv_heads_per_device": result.kv_heads_per_device,
@@ -63,6 +69,7 @@ def fit_json(result: FitResult) -> dict[str, Any]:
         "max_batch": result.max_batch,
         "fits": result.fits,
         "used_bytes": result.used_bytes,
+        "capacity_bytes": result.capacity_bytes,
         "headroom_bytes": result.headroom_bytes,
         "engine": result.engine.name,
         "block_size": result.engine.page,
@@ -70,22 +77,65 @@ def fit_json(result: FitResult) -> dict[str, Any]:
     }
 
 
-def budget_table(result: FitResult) -> Any:
+def accounted_table(result: FitResult) -> Any:
+    """An engine's own accounting (vLLM, SGLang): every term with where it comes from."""
     b = result.budget
     per = "per GPU" if b.devices > 1 else "one device"
-    table = new_table(f"Memory budget ({per})", "", "bytes", "GB", "GiB", left=("",))
+    stage = " (first pipeline stage)" if result.pp > 1 else ""
+    table = new_table(
+        f"Memory budget, {result.engine.name}'s accounting ({per}){stage}",
+        "",
+        "bytes",
+        "GiB",
+        "from",
+        left=("", "from"),
+        prose=("from",),
+    )
+    measured = b.weight_format == "measured"
     rows = [
-        ("device memory", b.device_bytes),
-        (f"x util {util_text(result)} = usable", b.usable_bytes),
+        ("device", b.device_bytes, b.device_source),
+        (f"x util {util_text(result)}", b.usable_bytes, "= usable"),
         (
-            f"- weights ({b.weight_format}"
-            + (f", {count(b.weight_bytes_total)} B / {b.devices}" if b.devices > 1 else "")
-            + ")",
+            f"- weights ({b.weight_format})",
             b.weight_bytes,
+            "--weights, as logged" if measured else "as loaded (weights.py)",
         ),
-        ("- overhead", b.overhead_bytes),
-        ("= KV budget", b.kv_bytes),
+        *((t.label, t.bytes, t.source) for t in b.terms),
+        ("= KV memory", b.kv_bytes, ""),
     ]
+    for label, n, source in rows:
+        table.add_row(label, count(n), bin_(n), source)
+    return table
+
+
+def budget_table(result: FitResult) -> Any:
+    b = result.budget
+    if b.device_source:
+        return accounted_table(result)
+    per = "per GPU" if b.devices > 1 else "one device"
+    table = new_table(f"Memory budget ({per})", "", "bytes", "GB", "GiB", left=("",))
+    weights = (
+        f"- weights ({b.weight_format}"
+        + (f", {count(b.weight_bytes_total)} B / {b.devices}" if b.devices > 1 else "")
+        + ")",
+        b.weight_bytes,
+    )
+    if b.free_bytes is not None:  # the fraction is of what loading leaves (TensorRT-LLM)
+        rows = [
+            ("device memory", b.device_bytes),
+            weights,
+            ("- overhead", b.overhead_bytes),
+            ("= free after loading", b.free_bytes),
+            (f"x free fraction {util_text(result)} = KV budget", b.kv_bytes),
+        ]
+    else:
+        rows = [
+            ("device memory", b.device_bytes),
+            (f"x util {util_text(result)} = usable", b.usable_bytes),
+            weights,
+            ("- overhead", b.overhead_bytes),
+            ("= KV budget", b.kv_bytes),
+        ]
     for label, n in rows:
         table.add_row(label, count(n), dec(n), bin_(n))
     return table
@@ -112,9 +162,7 @@ def fit_tables(result: FitResult) -> list[Any]:
     lines: list[Any] = [
         f"[bold]{result.spec.id}[/bold] on {device_text(result.target, result)}"
         + (
-            f", tensor parallel {result.tp}, pipeline parallel {result.pp}"
-            if b.devices > 1
-            else ""
+            f", tensor parallel {result.tp}, pipeline parallel {result.pp}" if b.devices > 1 else ""
         ),
         budget_table(result),
     ]
@@ -148,12 +196,7 @@ def fit_tables(result: FitResult) -> list[Any]:
         )
     )
     if result.asked_both:
-        verdict = "fits" if result.fits else "[bold red]does NOT fit[/bold red]"
-        lines.append(
-            f"{result.seq:,} tokens x {result.batch:,} requests {verdict}: "
-            f"{dec(result.used_bytes)} of {dec(b.kv_bytes)} KV per device, "
-            f"headroom {dec(result.headroom_bytes)} ({count(result.headroom_bytes)} B)"
-        )
+        lines.append(point_line(result))
     if b.devices > 1:
         lines.append(
             f"All {b.devices} devices: KV budget {dec(b.kv_bytes * b.devices)}, "
@@ -164,11 +207,29 @@ def fit_tables(result: FitResult) -> list[Any]:
         engine = result.engine
         lines.append(f"{engine.name} would log ({engine.title}):")
         lines += [Verbatim(f"  {line}") for line in report]
+    lines += [f"[bold yellow]warning:[/bold yellow] {w}" for w in result.warnings]
     return lines
 
 
+def point_line(result: FitResult) -> str:
+    """Whether (seq, batch) fits one device's KV budget, and by how much."""
+    b = result.budget
+    if b.kv_bytes < 0:
+        return (
+            f"[bold red]does NOT fit[/bold red] on {result.target.name}: weights and overhead "
+            f"exceed usable memory by {dec(-b.kv_bytes)}"
+        )
+    verdict = "fits" if result.fits else "[bold red]does NOT fit[/bold red]"
+    return (
+        f"{result.seq:,} tokens x {plural(result.batch, 'request')} {verdict} on "
+        f"{result.target.name}: {dec(result.used_bytes)} of {dec(result.capacity_bytes)} KV "
+        "per device, "
+        f"headroom {dec(result.headroom_bytes)} ({count(result.headroom_bytes)} B)"
+    )
+
+
 def fit_all_json(results: list[FitResult]) -> dict[str, Any]:
-    return {"models": [fit_json(r) for r in results]}
+    return {"schema_version": SCHEMA_VERSION, "models": [fit_json(r) for r in results]}
 
 
 def fit_all_table(results: list[FitResult], seq: int | None) -> list[Any]:
@@ -189,14 +250,14 @@ def fit_all_table(results: list[FitResult], seq: int | None) -> list[Any]:
     )
     for r in results:
         b = r.budget
-        if b.kv_bytes < 0:
+        if b.kv_bytes < 0:  # weights and overhead alone exceed the memory: no KV answer
             table.add_row(
                 r.spec.id,
                 dec(b.weight_bytes),
-                f"-{dec(-b.kv_bytes)}",
-                "0",
+                "does not fit",
+                "-",
                 count(r.spec.max_context),
-                "0",
+                "-",
                 count(r.seq),
             )
             continue
@@ -213,19 +274,25 @@ def fit_all_table(results: list[FitResult], seq: int | None) -> list[Any]:
     return [table]
 
 
-def gpus_json(presets: tuple[HardwareSpec, ...]) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": h.id,
-            "name": h.name,
-            "aliases": list(h.aliases),
-            "kind": h.kind,
-            "memory_bytes": h.memory_bytes,
-            "bandwidth_gb_s": h.bandwidth_gb_s,
-            "default_util": h.default_util,
-        }
-        for h in presets
-    ]
+def gpus_json(presets: tuple[HardwareSpec, ...]) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "gpus": [
+            {
+                "id": h.id,
+                "name": h.name,
+                "aliases": list(h.aliases),
+                "device_kind": h.kind,
+                "memory_bytes": h.memory_bytes,
+                "cuda_memory_bytes": h.cuda_memory_bytes,
+                "sm_count": h.sm_count,
+                "compute_capability": h.compute_capability,
+                "bandwidth_gb_s": h.bandwidth_gb_s,
+                "default_util": h.default_util,
+            }
+            for h in presets
+        ],
+    }
 
 
 def gpus_table(presets: tuple[HardwareSpec, ...]) -> list[Any]:
@@ -271,13 +338,12 @@ def no_fit_message(result: FitResult, hints: list[str]) -> str:
         )
         what = (
             f"{result.seq:,} tokens x {plural(result.batch, 'request')} need "
-            f"{dec(result.used_bytes)} of KV per device but the budget is {dec(b.kv_bytes)}; "
+            f"{dec(result.used_bytes)} of KV per device but the budget is "
+            f"{dec(result.capacity_bytes)}; "
             f"what fits: {closest}"
         )
     elif result.asked == "requests":
-        closest = (
-            f"1 request of {result.max_context:,} tokens" if result.max_context else "nothing"
-        )
+        closest = f"1 request of {result.max_context:,} tokens" if result.max_context else "nothing"
         what = (
             f"{result.spec.id} on {where}: not one request of {result.seq:,} tokens fits the "
             f"KV budget of {dec(b.kv_bytes)}; what fits: {closest}"

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from kvcalc.errors import UsageError
-from kvcalc.plot import Chart
-from kvcalc.render import dec
+from kvcalc.plotting import Chart
+from kvcalc.render import SCHEMA_VERSION, dec
 from kvcalc.render_grid import Verbatim
 from kvcalc.units import GB
 
@@ -16,19 +16,42 @@ WIDTH, HEIGHT = 60, 16
 FILE_KINDS = (".png", ".svg")
 
 
+def plot_json(chart: Chart) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "title": chart.title,
+        "axis": chart.axis,
+        "xs": list(chart.xs),
+        "series": [
+            {
+                "label": s.label,
+                "model": s.model,
+                "total_bytes_by_x": list(s.ys),
+                "mark": None if s.mark is None else {"x": s.mark[0], "total_bytes": s.mark[1]},
+            }
+            for s in chart.series
+        ],
+        "budgets": [
+            {"model": b.model, "label": b.label, "kv_budget_bytes": b.kv_bytes}
+            for b in chart.budgets
+        ],
+        "model_max_contexts": [{"model": m, "tokens": n} for m, n in chart.max_contexts],
+    }
+
+
 def text_plot(chart: Chart) -> list[str]:
     """A character grid: one marker per series, '-' for each budget line (printed whole:
     wrapping a chart row at its spaces would scatter its markers)."""
-    top = max([y for s in chart.series for y in s.ys] + [b for _, b in chart.budgets] + [1])
+    top = max([y for s in chart.series for y in s.ys] + [b.kv_bytes for b in chart.budgets] + [1])
     grid = [[" "] * WIDTH for _ in range(HEIGHT)]
 
     def row(value: int) -> int:
         return HEIGHT - 1 - round(max(value, 0) * (HEIGHT - 1) / top)
 
-    for _, budget in chart.budgets:
-        if budget < 0:
+    for budget in chart.budgets:
+        if budget.kv_bytes < 0:
             continue  # nothing left for KV: said in the legend, not drawn
-        r = row(budget)
+        r = row(budget.kv_bytes)
         grid[r] = ["-" if c == " " else c for c in grid[r]]
     last = len(chart.xs) - 1
     for marker, series in zip(MARKERS, chart.series, strict=False):
@@ -43,16 +66,21 @@ def text_plot(chart: Chart) -> list[str]:
     lines.append(" " * (pad + 2) + first + end.rjust(WIDTH - len(first)))
     lines.append(" " * (pad + 2) + ("tokens per request" if chart.axis == "seq" else "requests"))
     for marker, series in zip(MARKERS, chart.series, strict=False):
-        lines.append(f"  {marker} {series.label}: {dec(series.ys[-1])} at {chart.xs[-1]:,}")
-    for label, budget in chart.budgets:
-        if budget < 0:
-            lines.append(f"    KV budget {label}: none (weights and overhead exceed it)")
+        at = f"; {dec(series.mark[1])} at {series.mark[0]:,}" if series.mark else ""
+        lines.append(
+            f"  {marker} {series.label}: {dec(series.ys[-1])} at {chart.xs[-1]:,}{at}"
+        )
+    for budget in chart.budgets:
+        if budget.kv_bytes < 0:
+            lines.append(f"    KV budget {budget.label}: does not fit (weights exceed it)")
         else:
-            lines.append(f"  - KV budget {label}: {dec(budget)}")
+            lines.append(f"  - KV budget {budget.label}: {dec(budget.kv_bytes)}")
+    for model, tokens in chart.max_contexts:
+        lines.append(f"    {model}'s max context: {tokens:,} tokens")
     return [Verbatim(line) for line in lines]
 
 
-def check_out(path: str) -> Path:
+def check_out(path: str, force: bool = False) -> Path:
     """--out FILE: a .png or .svg in a directory that exists."""
     out = Path(path)
     if out.suffix.lower() not in FILE_KINDS:
@@ -64,30 +92,56 @@ def check_out(path: str) -> Path:
     return out
 
 
-def file_plot(chart: Chart, out: Path) -> None:
-    """Write the chart with matplotlib; a clear message when the extra is missing."""
+def file_plot(chart: Chart, out: Path, log_y: bool = False) -> None:
+    """Write the chart with matplotlib; a clear message when the extra is missing.
+
+    Each model's series, budget line and max-context mark share one colour.
+    """
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import FuncFormatter
     except ImportError:
         raise UsageError(
             "--out needs matplotlib: pip install 'kvcalc[plot]' (the terminal plot needs nothing)"
         ) from None
     fig: Any
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    fig, ax = plt.subplots(figsize=(7.5, 4.2), dpi=100)
+    colours: dict[str, Any] = {}
     for series in chart.series:
-        ax.plot(chart.xs, [y / GB for y in series.ys], label=series.label, linewidth=2)
-    for label, budget in chart.budgets:
-        if budget < 0:
+        label = series.label
+        if series.mark is not None:  # the asked point: a dot on the line, its value in the legend
+            label += f" ({dec(series.mark[1])} at {series.mark[0]:,})"
+        (line,) = ax.plot(chart.xs, [y / GB for y in series.ys], label=label, linewidth=2)
+        if series.mark is not None:
+            ax.plot([series.mark[0]], [series.mark[1] / GB], "o", color=line.get_color())
+        # a model's budget and limit take its configured line's colour
+        if series.label.endswith("(model)") or series.model not in colours:
+            colours[series.model] = line.get_color()
+    for budget in chart.budgets:
+        if budget.kv_bytes <= 0:
             continue
-        ax.axhline(budget / GB, linestyle="--", color="grey", label=f"KV budget {label}")
+        ax.axhline(
+            budget.kv_bytes / GB,
+            linestyle="--",
+            color=colours.get(budget.model, "grey"),
+            label=f"KV budget {budget.label}",
+        )
+    for model, tokens in chart.max_contexts:
+        ax.axvline(tokens, linestyle=":", color=colours.get(model, "grey"),
+                   label=f"{model} max context {tokens:,}")
     ax.set_title(chart.title, fontsize=10)
     ax.set_xlabel("tokens per request" if chart.axis == "seq" else "concurrent requests")
     ax.set_ylabel("KV cache (GB = 10^9 bytes)")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    if log_y:
+        ax.set_yscale("log")
+    else:
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     try:
         fig.savefig(out, metadata={"Date": None} if out.suffix.lower() == ".svg" else None)

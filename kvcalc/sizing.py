@@ -106,6 +106,7 @@ def group_size(
     engine: Engine = IDEAL,
 ) -> GroupSize:
     cache = group.cache
+    engine.check_layer(cache, k_format, v_format)  # e.g. vLLM has no nvfp4 MLA cache
     cells = engine.slots(cache, seq, batch)  # ideal: batch x tokens_held(seq)
     k_token, v_token = cache.k_token_bytes(k_format), cache.v_token_bytes(v_format)
     slots = group.count * cells  # (layer, token slot) pairs this group keeps

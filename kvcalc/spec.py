@@ -8,6 +8,7 @@ check them; each field's docstring names its unit.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
@@ -26,6 +27,14 @@ from kvcalc.limits import MAX_LAYERS
 from kvcalc.units import parse_bytes
 
 _ID_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
+_FAMILIES = {
+    "deepseek": "DeepSeek",
+    "gpt": "gpt-oss",
+    "mixtral": "Mistral",
+    "mistral": "Mistral",
+    "qwen": "Qwen",
+    "phi": "Phi",
+}
 
 
 class _Frozen(BaseModel):
@@ -90,7 +99,7 @@ def _check_state_dtype(name: str) -> str:
         fmt = kv_format(name)
     except UnknownNameError as exc:
         raise ValueError(str(exc)) from None
-    if fmt.block_values != 1:
+    if not fmt.plain:  # one value per element, no scales beside it
         raise ValueError(f"state_dtype must be a plain format (fp32, bf16, fp16), not {fmt.name}")
     return fmt.name
 
@@ -292,6 +301,12 @@ class ModelSpec(_Frozen):
         return any(isinstance(g, PerHeadGroup) for g in self.cache_groups())
 
     @property
+    def family(self) -> str:
+        """The model family, from the id's leading letters: llama3.1-8b -> Llama."""
+        letters = re.match(r"[a-z]*", self.id).group(0)  # type: ignore[union-attr]
+        return _FAMILIES.get(letters, letters.capitalize() or self.id)
+
+    @property
     def attention_kind(self) -> str:
         """The model's label, e.g. 'GQA-8', or 'GQA-8 + SWA 4096' for Mistral 7B v0.1."""
         groups = self.cache_groups()
@@ -390,9 +405,18 @@ class Claim(_Frozen):
     says: str
     """The claim in the source's words."""
     model: str
-    quantity: Literal["total_bytes", "mha_ratio", "attention", "engine_tokens"]
+    quantity: Literal[
+        "total_bytes",
+        "mha_ratio",
+        "attention",
+        "engine_tokens",
+        "engine_pool_bytes",
+        "layer_token_bytes",
+    ]
     """total_bytes: the cache at seq x batch; mha_ratio: MHA bytes / these bytes;
-    attention: MHA, GQA or MQA; engine_tokens: the engine's token pool for kv_budget."""
+    attention: MHA, GQA or MQA; engine_tokens: the engine's token pool for kv_budget (or
+    free_memory); engine_pool_bytes: that pool's bytes; layer_token_bytes: K + V bytes of
+    one token in one layer of the first attention layer group (a format's row)."""
     published: str
     """As printed: '20.9 GB', '2048.00 MiB', '8x', 'GQA', '16384'."""
     expect: Literal["exact", "within rounding", "off"]
@@ -403,6 +427,13 @@ class Claim(_Frozen):
     engine: str = "ideal"
     kv_budget: str | None = None
     """KV memory for engine_tokens (a size: '8GiB')."""
+    free_memory: str | None = None
+    """For an engine whose fraction is of the memory free after loading (TensorRT-LLM):
+    that memory as its log prints it ('available: 70.48 GiB'), instead of kv_budget."""
+    util: str | None = None
+    """That fraction when not the engine's default ('0.99')."""
+    block_size: int | None = Field(default=None, gt=0)
+    """The engine's block size when not its default (tokens_per_block 64)."""
     note: str | None = None
 
 

@@ -96,7 +96,7 @@ def fit_cost() -> dict[str, tuple[int, float]]:
     import kvcalc.deploy as fit_module  # the Deployment calls sizing here
     from kvcalc.budget import make_target
     from kvcalc.catalog import load_model
-    from kvcalc.fit import Question, fit_model
+    from kvcalc.fitting import Question, fit_model
     from kvcalc.units import parse_bytes
 
     spec = load_model("llama3-8b")

@@ -16,7 +16,7 @@ from kvcalc.budget import make_target
 from kvcalc.catalog import load_hardware, load_model
 from kvcalc.dtypes import kv_format, weight_format
 from kvcalc.engines import engine
-from kvcalc.fit import FitResult, Question, fit_model
+from kvcalc.fitting import FitResult, Question, fit_model
 
 DATA = Path(__file__).parent / "data" / "engine_logs"
 GiB = 1 << 30

@@ -107,8 +107,8 @@ def test_only_the_cli_imports_render_code():
 
 
 def test_render_imports_only_types_from_the_arithmetic():
-    arithmetic = ("kvcalc.fit", "kvcalc.sizing", "kvcalc.search", "kvcalc.deploy")
-    arithmetic += ("kvcalc.budget", "kvcalc.decode", "kvcalc.plot", "kvcalc.claims")
+    arithmetic = ("kvcalc.fitting", "kvcalc.sizing", "kvcalc.search", "kvcalc.deploy")
+    arithmetic += ("kvcalc.budget", "kvcalc.decoding", "kvcalc.plotting", "kvcalc.claims")
     for name, tree in modules().items():
         if not is_render(name):
             continue

@@ -8,6 +8,7 @@ import pytest
 
 from kvcalc.catalog import load_model
 from kvcalc.claims import judge, read_published
+from kvcalc.errors import UsageError
 from kvcalc.render_claims import computed_text, deviation_text
 from kvcalc.spec import Claim
 from kvcalc.units import GB, MiB
@@ -77,7 +78,7 @@ def test_engine_tokens_claim_is_vllms_pool():
 def test_shipped_claims_all_hold(run):
     result = run("check")
     assert result.exit_code == 0, result.stdout + result.stderr
-    assert "12 claims, all verdicts as recorded" in result.stdout
+    assert "20 claims, all verdicts as recorded" in result.stdout
     data = run.json("check")
     assert data["ok"] and {c["verdict"] for c in data["claims"]} == {
         "exact",
@@ -111,3 +112,30 @@ def test_bad_claims_files_are_one_line_errors(run, tmp_path, text, message):
     path.write_text(text)
     result = run("check", str(path))
     assert result.exit_code == 2 and message in result.stderr
+
+
+def test_free_memory_claims_go_through_the_engines_fraction_of_free():
+    # TensorRT-LLM memory.md: 70.48 GiB available, 0.9, 64-token blocks, 8-bit KV -> 259,840
+    spec = load_model("llama2-7b")
+    fields = dict(model="llama2-7b", quantity="engine_tokens", engine="tensorrt-llm")
+    fields |= dict(kv_dtype="int8", block_size=64, free_memory="70.48 GiB", published="259840")
+    assert judge(spec, claim(**fields, expect="exact")).ok
+    # the same memory as vLLM's KV budget would be refused: its fraction is of the device
+    with pytest.raises(UsageError, match="free_memory applies to engines"):
+        vllm = {**fields, "engine": "vllm", "block_size": None, "kv_dtype": "fp8"}
+        judge(spec, claim(**vllm, expect="exact"))
+
+
+def test_layer_token_bytes_is_one_row_of_the_format():
+    # Llama 3 70B, int8_per_token_head: 2 x (8 x 128 + 8 x 4 B) = 2,112 B per token per layer
+    outcome = judge(
+        load_model("llama3-70b"),
+        claim(
+            quantity="layer_token_bytes",
+            engine="vllm",
+            kv_dtype="int8_per_token_head",
+            published="2112 B",
+            expect="exact",
+        ),
+    )
+    assert outcome.ok

@@ -27,13 +27,13 @@ def test_size_json_contract(run):
     assert data["bytes_per_request"] == 671_088_640
     assert data["total_bytes"] == 21_474_836_480
     assert data["k_bytes"] + data["v_bytes"] == data["total_bytes"]
-    variants = {v["name"]: v for v in data["variants"]}
+    variants = {v["form"]: v for v in data["variants"]}
     assert variants["mha"]["kv_heads"] == 64 and variants["mha"]["total_bytes"] == 171_798_691_840
     assert variants["mqa"]["kv_heads"] == 1 and variants["mqa"]["total_bytes"] == 2_684_354_560
     assert variants["configured"]["mha_ratio"] == 8.0
     assert data["groups"][0] == {
         "kind": "full",
-        "layers": 80,
+        "count": 80,
         "num_kv_heads": 8,
         "k_head_dim": 128,
         "v_head_dim": 128,
@@ -101,10 +101,11 @@ def test_size_user_yaml(run, tmp_path):
 
 def test_size_mla_json(run):
     data = run.json("size", "deepseek-v3", "--seq", "2048", "--batch", "32")
-    assert (data["attention"], data["kv_heads"], data["configured_kv_heads"]) == ("MLA", 1, 128)
+    # an MLA cache has no KV heads: config.json's num_key_value_heads (128) is not one
+    assert (data["attention"], data["kv_heads"], data["configured_kv_heads"]) == ("MLA", 1, None)
     assert data["total_bytes"] == 4_605_345_792 and data["v_bytes"] == 0
     assert data["groups"][0]["kind"] == "latent" and data["groups"][0]["kv_lora_rank"] == 512
-    assert [v["name"] for v in data["variants"]] == ["configured"]
+    assert [v["form"] for v in data["variants"]] == ["configured"]
     assert data["variants"][0]["mha_ratio"] is None
     assert "latent 512+64" in run("size", "deepseek-v3", "-s", "2048", "-b", "32").stdout
 
@@ -114,7 +115,7 @@ def test_size_hybrid_json(run):
     assert data["attention"] == "GQA-8" and data["state_bytes"] == 8_716_288
     assert data["total_bytes"] == 1000 * 16_384 + 8_716_288
     state = [g for g in data["groups"] if g["kind"] == "state"][0]
-    assert (state["mixer"], state["layers"], state["state_bytes"]) == ("mamba", 28, 8_716_288)
+    assert (state["mixer"], state["count"], state["state_bytes"]) == ("mamba", 28, 8_716_288)
     assert "+ state 8,716,288 B" in run("size", "jamba-v0.1", "--seq", "1000").stdout
 
 
@@ -150,7 +151,7 @@ def test_models_list_and_detail(run):
     for preset in ("llama2-7b", "llama3-70b", "llama3.1-405b", "mistral-7b", "mistral-7b-v0.3"):
         assert preset in listing
     assert "GQA-8 + SWA 4096" in listing
-    rows = {r["id"]: r for r in run.json("models")}
+    rows = {r["id"]: r for r in run.json("models")["models"]}
     assert rows["llama2-13b"]["kv_bytes_per_token_fp16"] == 819_200
     detail = run.json("models", "meta-llama/Meta-Llama-3-70B")
     assert detail["id"] == "llama3-70b" and detail["num_kv_heads"] == 8
@@ -188,7 +189,7 @@ def test_help_and_no_args(run):
         (["dial", "llama4"], "unknown model"),
         (["dial", "deepseek-v3"], "MLA latent"),
         (["size", "deepseek-v3", "--kv-heads", "8"], "MLA latent"),
-        (["models", "llama4"], "unknown model"),
+        (["models", "nosuchmodel"], "unknown model"),
         (["frobnicate"], "No such command"),
     ],
 )
@@ -252,7 +253,7 @@ def test_k_and_v_formats_differ(run):
         (["--engine", "vlm"], "did you mean vllm"),
         (["--engine", "vllm", "--kv-dtype", "q8_0"], "vllm has no q8_0 K cache"),
         (["--engine", "sglang", "--k-dtype", "fp8"], "one cache dtype"),
-        (["--engine", "llamacpp", "--block-size", "64"], "vllm-0.19, sglang and sglang-0.4"),
+        (["--engine", "llamacpp", "--block-size", "64"], "applies to vllm, vllm-0.19, sglang"),
         (["--engine", "vllm", "--block-size", "0"], "between 1 and"),
         (["--engine", "transformers", "--kv-dtype", "int4"], "QuantizedCache"),
     ],

@@ -17,8 +17,12 @@ def test_fit_pinned_json(run):
         "weight_bytes_total": 16_060_522_496,
         "weight_bytes": 16_060_522_496,
         "overhead_bytes": 0,
-        "kv_bytes": 7_939_477_504,
-        "kv_bytes_total": 7_939_477_504,
+        "kv_budget_bytes": 7_939_477_504,
+        "kv_budget_bytes_total": 7_939_477_504,
+        "free_bytes": None,  # util is of the device, not of what loading leaves
+        "device_source": None,  # the flat budget: no engine accounting
+        "terms": [],
+        "stage_kv_budget_bytes": [7_939_477_504],
     }
     assert data["max_context_memory"] == 60_573 and data["model_max_context"] == 8192
     assert data["max_context"] == 8192 and data["max_batch"] == 7 and data["fits"] is True
@@ -72,7 +76,7 @@ def test_fit_seq_and_batch(run):
 
 def test_fit_gpu_presets(run):
     data = run.json("fit", "llama3-70b", "--gpu", "h100", "--gpus", "8")
-    assert data["target"]["name"] == "h100-sxm-80gb" and data["target"]["tp"] == 8
+    assert data["target"]["label"] == "h100-sxm-80gb" and data["target"]["tp"] == 8
     assert data["budget"]["device_bytes"] == 81_559 * 2**20
     assert data["budget"]["weight_bytes"] == 141_107_412_992 // 8
     assert data["kv_heads_per_device"] == 1 and not data["kv_heads_replicated"]
@@ -135,7 +139,7 @@ def test_no_fit_exit_1_with_suggestion(run):
 def test_gpus(run):
     out = run("gpus").stdout
     assert "h100-sxm-80gb" in out and "79.65 GiB" in out
-    rows = {r["id"]: r for r in run.json("gpus")}
+    rows = {r["id"]: r for r in run.json("gpus")["gpus"]}
     assert rows["rtx-4090"]["memory_bytes"] == 24_564 * 2**20
     assert rows["h200-141gb"]["bandwidth_gb_s"] == 4800
 

@@ -7,9 +7,14 @@ from fractions import Fraction
 import pytest
 
 from kvcalc.catalog import load_model
-from kvcalc.decode import decode, parse_bandwidth
+from kvcalc.decoding import decode_bound
 from kvcalc.dtypes import kv_format
 from kvcalc.errors import UsageError
+from kvcalc.options import parse_bandwidth
+
+
+def bound(spec, seq, batch, tp=1):
+    return decode_bound(spec, seq, batch, H100, k_fmt=FP16, v_fmt=FP16, tp=tp)
 
 FP16 = kv_format("fp16")
 H100 = 3_350 * 10**9
@@ -18,7 +23,7 @@ H100 = 3_350 * 10**9
 def test_llama3_70b_decode_step_pinned():
     # weights 70,553,706,496 x 2 = 141,107,412,992 B + KV 21,474,836,480 B = 162,582,249,472 B
     # at 3,350 GB/s: 48.53 ms per step
-    result = decode(load_model("llama3-70b"), 2048, 32, H100, FP16, FP16)
+    result = bound(load_model("llama3-70b"), 2048, 32)
     gqa, mha, mqa = result.steps
     assert gqa.weight_bytes == 141_107_412_992 and gqa.kv_bytes == 21_474_836_480
     assert gqa.total_bytes == 162_582_249_472
@@ -32,14 +37,14 @@ def test_llama3_70b_decode_step_pinned():
 
 
 def test_tensor_parallel_divides_weights_and_kv_per_gpu():
-    one = decode(load_model("llama3-70b"), 2048, 32, H100, FP16, FP16).steps[0]
-    four = decode(load_model("llama3-70b"), 2048, 32, H100, FP16, FP16, tp=4).steps[0]
+    one = bound(load_model("llama3-70b"), 2048, 32).steps[0]
+    four = bound(load_model("llama3-70b"), 2048, 32, tp=4).steps[0]
     assert four.weight_bytes == one.weight_bytes // 4 and four.kv_bytes == one.kv_bytes // 4
 
 
 def test_windowed_model_kv_never_overtakes_weights():
     # Mistral 7B v0.1: every layer keeps at most 4,096 tokens: 32 x 4,096 x 4,096 B = 0.5 GiB
-    assert decode(load_model("mistral-7b"), 4096, 1, H100, FP16, FP16).crossover_seq is None
+    assert bound(load_model("mistral-7b"), 4096, 1).crossover_seq is None
 
 
 @pytest.mark.parametrize(

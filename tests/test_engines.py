@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kvcalc.budget import make_target
@@ -13,7 +14,7 @@ from kvcalc.catalog import all_models, load_model
 from kvcalc.dtypes import kv_format
 from kvcalc.engines import ENGINES, IDEAL, engine
 from kvcalc.errors import UnknownNameError, UsageError
-from kvcalc.fit import Question, fit_model
+from kvcalc.fitting import Question, fit_model
 from kvcalc.render_engine import c_mib, log_lines
 from kvcalc.sizing import engine_groups, size
 from kvcalc.units import GiB, MiB
@@ -298,3 +299,28 @@ def chunked_toy(name: str, seq: int, batch: int) -> int:
 )
 def test_chunked_local_attention_under_every_engine(name, expected):
     assert chunked_toy(name, 20_000, 2) == expected
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    st.sampled_from(all_models()),
+    st.sampled_from(sorted(set(ENGINES) - {"llamacpp-b5400"})),
+    st.integers(10**8, 10**12),
+    st.integers(1, 8),
+)
+def test_fit_through_each_engines_budget_is_exact(spec, name, mem, batch):
+    """fit_model plans the engine's budget (TensorRT-LLM: a fraction of the free memory)
+    and fills what its allocation holds: N tokens fit, N + 1 do not."""
+    from kvcalc.deploy import deploy
+
+    chosen = engine(name)
+    fmt = kv_format("bf16")
+    q = Question(target=make_target(None, mem, None), kv_only=True, batch=batch, engine=chosen)
+    r = fit_model(spec, replace(q, k_format=fmt, v_format=fmt))
+    n = r.max_context_memory
+    if not n:  # None: every layer windowed, unbounded; 0: not one token
+        return
+    # the engine as the fit resolved it for the device (vLLM's batch limits by GPU memory)
+    dep = deploy(spec, engine=r.engine)
+    assert dep.bytes_per_device(n, batch, fmt, fmt) <= r.capacity_bytes
+    assert dep.bytes_per_device(n + 1, batch, fmt, fmt) > r.capacity_bytes

@@ -10,7 +10,7 @@ from kvcalc.catalog import load_model
 from kvcalc.dtypes import kv_format
 from kvcalc.errors import UsageError
 from kvcalc.layers import expand
-from kvcalc.plot import chart, xs_for
+from kvcalc.plotting import chart, xs_for
 from kvcalc.sizing import size
 
 FP16 = kv_format("fp16")
@@ -48,8 +48,8 @@ def test_plot_cli_terminal_and_json(run):
     data = run.json("plot", "llama3-8b", "--to", "1000", "--points", "3", "--mem", "24GB")
     assert data["xs"] == [0, 500, 1000]
     model = next(s for s in data["series"] if s["label"].endswith("(model)"))
-    assert model["total_bytes"] == [0, 500 * 131_072, 1000 * 131_072]
-    assert data["budgets"][0]["kv_bytes"] > 0
+    assert model["total_bytes_by_x"] == [0, 500 * 131_072, 1000 * 131_072]
+    assert data["budgets"][0]["kv_budget_bytes"] > 0
 
 
 @pytest.mark.parametrize("suffix", [".png", ".svg"])

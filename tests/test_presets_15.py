@@ -12,7 +12,7 @@ def test_llama31_8b_fit_is_memory_bound_not_capped_at_8192(run):
     # / 131,072 B per token (32 layers x 8 KV heads x 128 x 2 B x 2) = 60,573.x tokens.
     # Llama 3 8B stops at its 8,192; Llama 3.1 8B allows 131,072, so memory decides.
     data = run.json("fit", "llama3.1-8b", *PINNED, "--batch", "1")
-    assert data["budget"]["kv_bytes"] == 24_000_000_000 - 8_030_261_248 * 2 == 7_939_477_504
+    assert data["budget"]["kv_budget_bytes"] == 24_000_000_000 - 8_030_261_248 * 2 == 7_939_477_504
     assert data["model_max_context"] == 131_072
     assert data["max_context"] == 7_939_477_504 // 131_072 == 60_573
 

@@ -1,4 +1,4 @@
-"""The README's commands run, and its sample output is what kvcalc prints."""
+"""The README's and docs/'s commands run, and the README's sample output is what kvcalc prints."""
 
 import re
 import shlex
@@ -8,17 +8,20 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
-COMMANDS = re.findall(r"^\$ kvcalc (.+)$", README, flags=re.M)
+PAGES = [README] + [path.read_text() for path in sorted((ROOT / "docs").glob("*.md"))]
+COMMANDS = sorted({c for page in PAGES for c in re.findall(r"^\$ kvcalc (.+)$", page, flags=re.M)})
 
 
-def test_readme_has_examples():
-    assert len(COMMANDS) >= 5
-    assert README.index("make run") < README.index("make test") < README.index("## Usage")
+def test_readme_opens_with_the_setup_commands():
+    assert README.index("make run") < README.index("make test") < README.index("## The headline")
+    assert len(COMMANDS) >= 30
+    for page in re.findall(r"\]\((docs/[^)#]+)", README):  # every linked page exists
+        assert (ROOT / page).is_file(), page
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_readme_command_runs(run, command, monkeypatch):
-    monkeypatch.chdir(ROOT)  # README paths are relative to the repository root
+def test_documented_command_runs(run, command, monkeypatch):
+    monkeypatch.chdir(ROOT)  # paths in the docs are relative to the repository root
     result = run(*shlex.split(command))
     assert result.exit_code == 0, f"{command}: {result.stderr}"
     assert result.stdout

@@ -25,7 +25,7 @@ COMMANDS = [
     "dial llama3-70b --seq 8192 --gpu h100 --tp 2",
     "dial llama3-70b --seq 8192",
     "decode llama3-70b --gpu h100 --seq 2048 --batch 32",
-    "compare llama3-70b qwen2.5-72b mixtral-8x7b --seq 8192 --gpu h100",
+    "compare llama3-70b qwen2.5-72b mixtral-8x7b --seq 8192 --gpu h100 --tp 2",
     "plot llama3-70b --to 8192",
     "models",
     "models gemma-3-27b",

@@ -25,13 +25,24 @@ from kvcalc.engines.base import (
 from kvcalc.engines.ideal import IDEAL
 from kvcalc.engines.llamacpp import LLAMACPP, LLAMACPP_B5400
 from kvcalc.engines.sglang import SGLANG, SGLANG_04
+from kvcalc.engines.tensorrt_llm import TENSORRT_LLM
 from kvcalc.engines.transformers import TRANSFORMERS
 from kvcalc.engines.vllm import VLLM, VLLM_019
 from kvcalc.errors import UnknownNameError, UsageError
 
 ENGINES: dict[str, Engine] = {
     e.name: e
-    for e in (IDEAL, VLLM, VLLM_019, SGLANG, SGLANG_04, LLAMACPP, LLAMACPP_B5400, TRANSFORMERS)
+    for e in (
+        IDEAL,
+        VLLM,
+        VLLM_019,
+        SGLANG,
+        SGLANG_04,
+        TENSORRT_LLM,
+        LLAMACPP,
+        LLAMACPP_B5400,
+        TRANSFORMERS,
+    )
 }
 _ALIASES = {
     "llama.cpp": "llamacpp",
@@ -39,6 +50,10 @@ _ALIASES = {
     "exact": "ideal",
     "vllm-0.20": "vllm",
     "vllm-0.19.0": "vllm-0.19",
+    "trtllm": "tensorrt-llm",
+    "tensorrt_llm": "tensorrt-llm",
+    "tensorrtllm": "tensorrt-llm",
+    "trt-llm": "tensorrt-llm",
 }
 
 __all__ = [
@@ -52,6 +67,7 @@ __all__ = [
     "MemoryQuestion",
     "MissingRule",
     "cdiv",
+    "configure",
     "engine",
     "pad",
 ]
@@ -74,22 +90,25 @@ def engine(name: str, settings: Mapping[str, int | bool | None] | None = None) -
             f"engines: {', '.join(ENGINES)}",
         )
     chosen = ENGINES[key]
-    changes: dict[str, Any] = {}
     for option, value in (settings or {}).items():
-        if value is None or value is False:
-            continue  # not given (a flag left off)
-        setting = chosen.SETTINGS.get(option)
-        if setting is None:
-            takers = [e.name for e in ENGINES.values() if option in e.SETTINGS]
-            listed = ", ".join(takers[:-1]) + " and " + takers[-1] if len(takers) > 1 else takers[0]
-            raise UsageError(f"{setting_flag(option)} applies to {listed}, not {chosen.name}")
-        number = int(value)
-        if not setting.low <= number <= setting.high:
-            raise UsageError(
-                f"{setting.flag} must be between {setting.low:,} and {setting.high:,}, got {number}"
-            )
-        changes[setting.field] = value if isinstance(value, bool) else number
-    return replace(chosen, **changes) if changes else chosen
+        if value is not None and value is not False:  # None / False: not given
+            chosen = configure(chosen, option, value)
+    return chosen
+
+
+def configure(chosen: Engine, key: str, value: int | bool) -> Engine:
+    """The engine with one of its SETTINGS changed, refused where it does not apply."""
+    setting = chosen.SETTINGS.get(key)
+    if setting is None:
+        takers = [e.name for e in ENGINES.values() if key in e.SETTINGS]
+        named = ", ".join(takers[:-1]) + " and " + takers[-1] if len(takers) > 1 else takers[0]
+        raise UsageError(f"{setting_flag(key)} applies to {named}, not {chosen.name}")
+    if not setting.low <= int(value) <= setting.high:
+        raise UsageError(
+            f"{setting.flag} must be between {setting.low:,} and {setting.high:,}, got {value}"
+        )
+    changes: dict[str, Any] = {setting.field: value}
+    return replace(chosen, **changes)
 
 
 def setting_flag(key: str) -> str:

@@ -52,6 +52,11 @@ class Rule:
     store: Callable[[Any, Any, ModelSpec], LayerCache] | None = None
     """(engine, cache, spec) -> the cache as the engine stores it; None: as the model
     defines it.  May refuse with a UsageError (a kind the engine cannot run)."""
+    formats: frozenset[str] | None = None
+    """Cache formats the engine offers for this kind, when fewer than for the others
+    (vLLM's MLA backends take no nvfp4); None: every format the engine offers."""
+    formats_why: str = ""
+    """Why the kind takes fewer formats, with the engine source that says so."""
 
 
 def exact_slots(engine: Any, cache: LayerCache, seq: int, batch: int) -> int:
@@ -87,6 +92,11 @@ class BudgetDefaults:
     cpu_util: Fraction
     overhead_bytes: int
     cpu_overhead_bytes: int
+    kv_of_free: Callable[[int, Fraction], int] | None = None
+    """For an engine whose fraction is of the memory FREE after weights and overhead
+    (TensorRT-LLM's free_gpu_memory_fraction): (free bytes, fraction) -> KV bytes, rounded
+    as the engine rounds them.  None: the fraction is of the whole device (vLLM's
+    gpu_memory_utilization), and weights and overhead come out of it."""
 
     def util_for(self, kind: str, tp: int) -> Fraction:
         if kind == "cpu":
@@ -131,8 +141,8 @@ class DeviceFacts:
         """(bytes, where from) of the total CUDA reports, which vLLM and SGLang budget
         from: the measured figure, else the driver's (0.4-0.6 GiB too much)."""
         if self.cuda_memory_bytes is not None:
-            return self.cuda_memory_bytes, "CUDA total (torch.cuda.mem_get_info), hardware.yaml"
-        return self.memory_bytes, "nvidia-smi total: no measured CUDA total for this GPU"
+            return self.cuda_memory_bytes, "CUDA total (hardware.yaml)"
+        return self.memory_bytes, "nvidia-smi total (no CUDA total measured)"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -252,6 +262,9 @@ class Engine:
     RULES: ClassVar[Mapping[str, Rule]] = {}
     SETTINGS: ClassVar[Mapping[str, Setting]] = {}
     """Settings a user may change (e.g. --block-size), keyed by option name."""
+    FORMAT_HINTS: ClassVar[Mapping[str, str]] = {}
+    """What the engine offers instead of a format it lacks (vLLM: int8 ->
+    int8_per_token_head), added to the refusal."""
 
     def for_device(self, device: DeviceFacts | None, spec: ModelSpec) -> Engine:
         """The profile with settings left to the engine resolved for this device and model
@@ -267,6 +280,11 @@ class Engine:
         """The engine's own accounting of a device, or None: the flat budget (memory x
         util - weights - overhead) in budget.py."""
         return None
+
+    def allocated(self, groups: tuple[LayerGroup, ...]) -> tuple[LayerGroup, ...]:
+        """The layers as the engine allocates memory for them, after tensor parallelism:
+        vLLM pads hybrid models' cache groups with empty layer slots.  As given by default."""
+        return groups
 
     def block_pool(
         self,
@@ -292,6 +310,19 @@ class Engine:
         store = self.rule(cache).store
         return cache if store is None else store(self, cache, spec)
 
+    def check_layer(self, cache: LayerCache, k_fmt: ElementFormat, v_fmt: ElementFormat) -> None:
+        """Refuse a format this engine lacks for this kind of layer (vLLM: nvfp4 on MLA)."""
+        rule = self.rule(cache)
+        if rule.formats is None:
+            return
+        for fmt in (k_fmt, v_fmt):
+            if fmt.name not in rule.formats:
+                raise UsageError(
+                    f"{self.name} has no {fmt.name} cache for {cache.kind} layers "
+                    f"({cache.label}): {rule.formats_why}; it offers "
+                    f"{', '.join(sorted(rule.formats))} for them"
+                )
+
     def slots(self, cache: LayerCache, seq: int, batch: int) -> int:
         """Token slots one layer of this kind keeps for `batch` requests of `seq` tokens."""
         return self.rule(cache).slots(self, cache, seq, batch)
@@ -306,6 +337,11 @@ class Engine:
         524,288 B/token (Llama 2 7B fp16) is 1,024 blocks = 16,384 tokens.
         """
         return kv_bytes // (self.page * token_bytes) * self.page
+
+    def capacity(self, kv_bytes: int, pool: EnginePool | None) -> int:
+        """KV bytes the engine's allocation holds, which the fit fills: the budget itself,
+        unless the engine rounds its pool up past it (TensorRT-LLM's whole blocks)."""
+        return kv_bytes
 
     def pool(
         self, kv_bytes: int, k_token: int, v_token: int, seq: int, caches: list[LayerCache]
@@ -326,9 +362,10 @@ class Engine:
         if self.formats is not None:
             for flag, fmt in (("K", k_fmt), ("V", v_fmt)):
                 if fmt.name not in self.formats:
+                    hint = self.FORMAT_HINTS.get(fmt.name)
                     raise UsageError(
                         f"{self.name} has no {fmt.name} {flag} cache; it offers "
-                        f"{', '.join(sorted(self.formats))}"
+                        f"{', '.join(sorted(self.formats))}" + (f" ({hint})" if hint else "")
                     )
         if self.same_kv_format and k_fmt != v_fmt:
             raise UsageError(f"{self.name} has one cache dtype for K and V: give --kv-dtype")

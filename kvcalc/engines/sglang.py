@@ -31,7 +31,6 @@ from kvcalc.engines.base import (
     state_text,
 )
 from kvcalc.engines.sglang_memory import batch_defaults, max_running_requests, mem_fraction_static
-from kvcalc.engines.vllm import FORMATS
 
 if TYPE_CHECKING:
     from kvcalc.dtypes import ElementFormat
@@ -56,6 +55,18 @@ class SglangScheduler(LogRecord):
     chunked_prefill_size: int
     max_running_requests: int
     context_len: int
+
+
+# --kv-cache-dtype choices of SGLang 0.5.23 (srt/server_args.py): auto, fp8_e5m2, fp8_e4m3,
+# mxfp8, bf16, bfloat16, nvfp4, fp4_mx_block16 ('auto' is the model dtype, fp32 included;
+# 0.5.3-0.5.8's fp4_e2m1 is the fp4_mx_block16 alias in dtypes.py)
+FORMATS = frozenset(
+    {"fp32", "fp16", "bf16", "fp8_e4m3", "fp8_e5m2", "mxfp8", "nvfp4", "fp4_mx_block16"}
+)
+# MLATokenToKVPool rows that kvcalc sizes: (kv_lora_rank + qk_rope_head_dim) x dtype bytes
+MLA_FORMATS = frozenset({"fp32", "fp16", "bf16", "fp8_e4m3", "fp8_e5m2"})
+# fp4 caches keep a shared fp8 dequant workspace of kv_heads x head_dim x 2 per pool slot
+FP4_FORMATS = frozenset({"nvfp4", "fp4_mx_block16"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,12 +104,35 @@ class Sglang(Engine):
         "full": POOL,
         "sliding": POOL,  # full length outside the hybrid SWA pool
         "chunked": POOL,
-        "latent": POOL,
+        "latent": Rule(
+            slots=pool_slots,
+            explain=pool_text,
+            formats=MLA_FORMATS,
+            formats_why="kvcalc sizes SGLang's MLA pool (MLATokenToKVPool) in 16- and 8-bit "
+            "rows only",
+        ),
         "state": Rule(slots=no_slots, explain=state_text),
     }
     SETTINGS: ClassVar = {
         "block_size": Setting(field="page", flag="--block-size", low=1, high=1 << 20)
     }
+    FORMAT_HINTS: ClassVar = {
+        "int8_per_token_head": "per-token-head caches are vLLM's",
+        "fp8_per_token_head": "per-token-head caches are vLLM's",
+        "int8": "SGLang has no int8 cache",
+    }
+
+    def check_formats(self, k_fmt: ElementFormat, v_fmt: ElementFormat) -> list[str]:
+        notes = Engine.check_formats(self, k_fmt, v_fmt)
+        if k_fmt.name in FP4_FORMATS:
+            # fp4_kv_cache_quant_method.py compute_cell_size: dq_size = heads x head_dim x 2
+            # per token, once for all layers (prefill dequantizes into it)
+            notes.append(
+                f"SGLang's {k_fmt.name} pool also keeps an fp8 dequant workspace of KV heads x "
+                "head_dim x 2 B per token, shared by all layers; kvcalc counts the per-layer "
+                "bytes only"
+            )
+        return notes
 
     def for_device(self, device: DeviceFacts | None, spec: ModelSpec) -> Sglang:
         if device is None or device.kind != "gpu" or self.chunked_prefill_size is not None:
@@ -134,7 +168,7 @@ class Sglang(Engine):
             weights, label = plan.weight_bytes, plan.weight_label
         return MemoryPlan(
             device_bytes=pre,
-            device_source=f"free before loading: {source} less {BASELINE // MiB} MiB in use",
+            device_source=f"free before loading: {source} - {BASELINE // MiB} MiB",
             util=mfs,
             usable_bytes=usable,
             weight_bytes=weights,

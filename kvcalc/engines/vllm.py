@@ -52,7 +52,37 @@ if TYPE_CHECKING:
     from kvcalc.sizing import SizeResult
     from kvcalc.spec import ModelSpec
 
-FORMATS = frozenset({"fp32", "fp16", "bf16", "fp8_e4m3", "fp8_e5m2"})
+# --kv-cache-dtype: vllm/config/cache.py CacheDType (auto, float16, bfloat16, fp8, fp8_e4m3,
+# fp8_e5m2, fp8_inc, fp8_ds_mla, nvfp4_ds_mla, turboquant_*, int4/int8/fp8_per_token_head,
+# nvfp4, nvfp4_4over6), in kvcalc's names (dtypes.py aliases fp8, fp8_inc, nvfp4_4over6);
+# 'auto' is the model dtype, fp32 included.  ultraquant_4bit: vLLM 0.33 (ROCm).  The ROCm
+# octave_* formats are refused by name in dtypes.py.
+FORMATS = frozenset(
+    {
+        "fp32",
+        "fp16",
+        "bf16",
+        "fp8_e4m3",
+        "fp8_e5m2",
+        "int8_per_token_head",
+        "fp8_per_token_head",
+        "int4_per_token_head",
+        "nvfp4",
+        "fp8_ds_mla",
+        "nvfp4_ds_mla",
+        "turboquant_k8v4",
+        "turboquant_4bit_nc",
+        "turboquant_k3v4_nc",
+        "turboquant_3bit_nc",
+        "ultraquant_4bit",
+    }
+)
+# MLA backends' supported_kv_cache_dtypes (v1/attention/backends/mla/: FlashMLA, CUTLASS MLA,
+# FlashInfer MLA, Triton MLA: auto, float16, bfloat16, fp8, fp8_e4m3; ROCm AITER MLA adds
+# fp8_e5m2; FlashMLA sparse: fp8_ds_mla, nvfp4_ds_mla)
+MLA_FORMATS = frozenset(
+    {"fp32", "fp16", "bf16", "fp8_e4m3", "fp8_e5m2", "fp8_ds_mla", "nvfp4_ds_mla"}
+)
 DEFAULT_BATCHED_TOKENS = 2048
 """SchedulerConfig.DEFAULT_MAX_NUM_BATCHED_TOKENS: where no GPU picks the `vllm serve` default."""
 
@@ -135,7 +165,13 @@ class Vllm(Engine):
         "full": PAGED,
         "sliding": Rule(slots=window_slots, explain=window_text, store=hybrid_off),
         "chunked": Rule(slots=chunk_slots, explain=chunk_text, store=hybrid_off),
-        "latent": PAGED,
+        "latent": Rule(
+            slots=paged_slots,
+            explain=paged_text,
+            formats=MLA_FORMATS,
+            formats_why="vLLM's MLA backends (FlashMLA, CUTLASS MLA, FlashInfer MLA, Triton "
+            "MLA, FlashMLA sparse) take no nvfp4, per-token-head or TurboQuant cache",
+        ),
         "state": Rule(slots=no_slots, explain=state_text),
     }
     SETTINGS: ClassVar = {
@@ -151,6 +187,13 @@ class Vllm(Engine):
         "kv_cache_memory": Setting(
             field="kv_cache_memory_bytes", flag="--kv-cache-memory", low=1, high=1 << 60
         ),
+    }
+    FORMAT_HINTS: ClassVar = {
+        "int8": "vLLM has no per-tensor int8 cache; int8_per_token_head is int8 plus an fp32 "
+        "scale per token per KV head",
+        "int4": "vLLM's 4-bit caches are int4_per_token_head, nvfp4 and TurboQuant's",
+        "mxfp8": "mxfp8 is SGLang's",
+        "fp4_mx_block16": "fp4_mx_block16 is SGLang's; vLLM's 16-value fp4 cache is nvfp4",
     }
 
     @property
@@ -190,6 +233,11 @@ class Vllm(Engine):
             kv_cache_memory=self.kv_cache_memory_bytes,
             graphs_in_budget=self.graphs_in_budget and not self.enforce_eager,
         )
+
+    def allocated(self, groups: tuple[LayerGroup, ...]) -> tuple[LayerGroup, ...]:
+        from kvcalc.engines.vllm_groups import padding
+
+        return groups + padding(groups)
 
     def block_pool(
         self,

@@ -29,11 +29,11 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from kvcalc.errors import UsageError
-from kvcalc.layers import ChunkedLocal, FullAttention, LatentAttention, SlidingWindow
+from kvcalc.layers import ChunkedLocal, FullAttention, LatentAttention, LayerGroup, SlidingWindow
 
 if TYPE_CHECKING:
     from kvcalc.dtypes import ElementFormat
-    from kvcalc.layers import LayerCache, LayerGroup
+    from kvcalc.layers import LayerCache
 
 
 def cdiv(a: int, b: int) -> int:
@@ -119,6 +119,24 @@ def group_size(counts: list[int]) -> int:
     52 sliding + 10 full: 10, so the sliding layers fill 6 groups, 8 slots empty)."""
     smallest, largest = min(counts), max(counts)
     return largest if largest < smallest * 3 / 2 else smallest
+
+
+def padding(groups: tuple[LayerGroup, ...]) -> tuple[LayerGroup, ...]:
+    """Empty layer slots vLLM's hybrid grouping adds, as extra layers of each kind: every
+    kind fills whole groups of group_size layers, and each slot reserves its page in every
+    block.  Gemma 3 1B (22 sliding + 4 full, group size 4): 6 sliding groups = 24 slots,
+    2 of them empty.  Nothing for a model of one token rule (one group)."""
+    every = [cache for stage in (groups,) for cache in per_layer(stage)]
+    kinds = list(dict.fromkeys(every))
+    if len({token_rule(c) for c in kinds}) <= 1:
+        return ()
+    counts = [every.count(c) for c in kinds]
+    size = group_size(counts)
+    return tuple(
+        LayerGroup(c, cdiv(n, size) * size - n)
+        for c, n in zip(kinds, counts, strict=True)
+        if n % size
+    )
 
 
 def block_pool(

@@ -201,34 +201,36 @@ def budget_terms(
     """The breakdown's lines after weights, each with where its figure comes from."""
     peak = first.peak
     what = (
-        "sampler" if peak.sampler_bytes >= peak.forward_bytes else "forward pass"
-    ) + f" of {limits.max_num_batched_tokens:,} tokens / {limits.max_num_seqs:,} requests"
+        f"sampler, {limits.max_num_seqs:,} requests"
+        if peak.sampler_bytes >= peak.forward_bytes
+        else f"forward, {limits.max_num_batched_tokens:,} tokens"
+    )
     terms = [
         BudgetTerm(
-            label="- torch peak of the profiling run",
+            label="- profiling peak",
             bytes=peak.peak_bytes,
-            source=f"derived: {what} (engines/vllm_profile.py)",
+            source=f"derived: {what}",
         ),
         BudgetTerm(
-            label="- non-torch increase",
+            label="- non-torch",
             bytes=first.non_torch_bytes,
-            source=f"measured: H100 vLLM 0.19 logs, tp {tp} pp {pp}",
+            source=f"H100 0.19 logs, tp {tp} pp {pp}",
         ),
     ]
     if graphs_in_budget and first.cuda_graph_bytes:
         terms.append(
             BudgetTerm(
-                label="- CUDA graph estimate",
+                label="- CUDA graphs",
                 bytes=first.cuda_graph_bytes,
-                source="measured: 0.33 GiB + 18 MiB per layer, H100 vLLM 0.19 logs",
+                source="0.33 GiB + 18 MiB/layer",
             )
         )
     if kv_cache_memory is not None:
         terms.append(
             BudgetTerm(
-                label="(KV set by --kv-cache-memory)",
+                label="(--kv-cache-memory)",
                 bytes=0,
-                source="vLLM skips the budget and allocates the given KV memory",
+                source="KV set outright",
             )
         )
     return tuple(terms)

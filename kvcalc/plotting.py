@@ -16,11 +16,24 @@ from kvcalc.sizing import engine_groups, forms, size
 from kvcalc.spec import ModelSpec
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Series:
     label: str
+    model: str
+    """The model's id: its budget line and max-context mark share the series' colour."""
     ys: tuple[int, ...]
     """Total KV bytes at each x."""
+    mark: tuple[int, int] | None = None
+    """(x, bytes) at the point the user asked for (--seq on a seq axis, --batch on a
+    batch axis), when it lies on the axis."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BudgetLine:
+    model: str
+    label: str
+    kv_bytes: int
+    """The model's KV budget on the target; negative when weights alone do not fit."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -30,8 +43,9 @@ class Chart:
     """seq | batch"""
     xs: tuple[int, ...]
     series: tuple[Series, ...]
-    budgets: tuple[tuple[str, int], ...]
-    """(label, KV budget bytes) lines to draw."""
+    budgets: tuple[BudgetLine, ...]
+    max_contexts: tuple[tuple[str, int], ...]
+    """(model, its max context) when the x axis is tokens and it falls on the axis."""
 
 
 def xs_for(to: int, points: int, start: int) -> tuple[int, ...]:
@@ -53,30 +67,29 @@ def chart(
     v_fmt: ElementFormat,
     engine: Engine = IDEAL,
     points: int = 41,
-    budgets: tuple[tuple[str, int], ...] = (),
+    budgets: tuple[BudgetLine, ...] = (),
+    mark: int | None = None,
 ) -> Chart:
     """One model: its MHA / configured / MQA forms; several: one series per model.
 
     axis 'seq': x is tokens per request at `fixed` requests; 'batch': x is requests
-    of `fixed` tokens.
+    of `fixed` tokens.  `mark`: an x to mark on every series.
     """
     if axis not in ("seq", "batch"):
         raise UsageError(f"--x must be seq or batch, not {axis!r}")
     xs = xs_for(to, points, 0 if axis == "seq" else 1)
 
-    def values(spec: ModelSpec, kv_heads: int | None) -> tuple[int, ...]:
+    def total(spec: ModelSpec, kv_heads: int | None, x: int) -> int:
         groups = engine_groups(spec, kv_heads, engine)
-        return tuple(
-            size(
-                groups,
-                x if axis == "seq" else fixed,
-                fixed if axis == "seq" else x,
-                k_fmt,
-                v_fmt,
-                engine,
-            ).total_bytes
-            for x in xs
-        )
+        seq, batch = (x, fixed) if axis == "seq" else (fixed, x)
+        return size(groups, seq, batch, k_fmt, v_fmt, engine).total_bytes
+
+    def series(spec: ModelSpec, kv_heads: int | None, label: str) -> Series:
+        marked = None
+        if mark is not None and xs[0] <= mark <= xs[-1]:
+            marked = (mark, total(spec, kv_heads, mark))
+        ys = tuple(total(spec, kv_heads, x) for x in xs)
+        return Series(label=label, model=spec.id, ys=ys, mark=marked)
 
     if len(specs) == 1 and specs[0].per_head_kv:
         spec = specs[0]
@@ -87,14 +100,23 @@ def chart(
             lines.insert(0, (mha.kv_heads, mha.attention))
         if spec.num_kv_heads != 1:
             lines.append((mqa.kv_heads, mqa.attention))
-        series = tuple(Series(f"{spec.id} {label}", values(spec, g)) for g, label in lines)
+        drawn = tuple(series(spec, g, f"{spec.id} {label}") for g, label in lines)
     else:
-        series = tuple(Series(spec.id, values(spec, None)) for spec in specs)
-    per = f"{fixed:,} requests" if axis == "seq" else f"{fixed:,} tokens per request"
+        drawn = tuple(series(spec, None, spec.id) for spec in specs)
+    per = f"{fixed:,} request{'s' if fixed != 1 else ''}" if axis == "seq" else (
+        f"{fixed:,} tokens per request"
+    )
     what = "context (tokens per request)" if axis == "seq" else "concurrent requests"
     title = (
         f"KV cache vs {what}, {per}, {k_fmt.name}"
         + (f"/{v_fmt.name}" if v_fmt != k_fmt else "")
         + ("" if engine.name == "ideal" else f", {engine.name}")
     )
-    return Chart(title=title, axis=axis, xs=xs, series=series, budgets=budgets)
+    limits = tuple(
+        (spec.id, spec.max_context)
+        for spec in specs
+        if axis == "seq" and spec.max_context <= xs[-1]
+    )
+    return Chart(
+        title=title, axis=axis, xs=xs, series=drawn, budgets=budgets, max_contexts=limits
+    )

@@ -63,6 +63,8 @@ class FitResult:
     pp: int
     k_format: ElementFormat
     v_format: ElementFormat
+    kv_heads: int | None
+    """The re-grouping asked for (--kv-heads, dial); None: as configured."""
     kv_heads_per_device: int
     """Most KV heads any device keeps per layer (after tp; a replica past one per rank)."""
     kv_heads_replicated: bool
@@ -88,6 +90,9 @@ class FitResult:
     context for --batch requests, default 1)."""
     used_bytes: int
     """KV bytes per device at (seq, batch)."""
+    capacity_bytes: int
+    """KV bytes the engine's allocation holds: the KV budget, or TensorRT-LLM's pool of
+    whole blocks rounded up past it.  Answers fill this exactly."""
     headroom_bytes: int
     fits: bool
     at_answer: SizeResult | None
@@ -124,6 +129,7 @@ def solve(
     *,
     seq: int | None = None,
     batch: int | None = None,
+    kv_heads: int | None = None,
 ) -> FitResult:
     """Longest context at `batch` (default 1) and most requests at `seq` (default max context)."""
     requests = batch or 1
@@ -142,7 +148,8 @@ def solve(
         # an engine that admits requests by blocks shared over cache groups (vLLM)
         context, most = pool_context(blocks, requests), pool_batch(blocks, tokens)
         need = requests * blocks.request_blocks(tokens)
-        used, headroom = need * blocks.block_bytes, (blocks.num_blocks - need) * blocks.block_bytes
+        room = blocks.num_blocks * blocks.block_bytes
+        used = need * blocks.block_bytes
         length = getattr(engine, "max_model_len", None) or tokens
         pool = EnginePool(
             kv_bytes=kv,
@@ -156,18 +163,19 @@ def solve(
             blocks_per_request=blocks.request_blocks(length),
         )
     else:
+        pool = engine.pool(kv, k_token, v_token, tokens, dep.caches) if kv >= 0 else None
+        # what the engine's allocation holds: the budget, or TensorRT-LLM's blocks rounded up
+        room = engine.capacity(kv, pool)
         if kv >= 0:
-            context = max_context(dep, requests, kv, k_format, v_format)
-            most = max_batch(dep, tokens, kv, k_format, v_format)
-            pool = engine.pool(kv, k_token, v_token, tokens, dep.caches)
+            context = max_context(dep, requests, room, k_format, v_format)
+            most = max_batch(dep, tokens, room, k_format, v_format)
         used = dep.bytes_per_device(tokens, requests, k_format, v_format)
-        headroom = kv - used
     usable = spec.max_context if context is None else min(context, spec.max_context)
     # a question fits when what it asks has an answer: the point, one request of --seq
     # tokens, or one token of context for the requests
     question = asked(seq, batch)
     fits = {
-        "point": kv >= 0 and headroom >= 0,
+        "point": kv >= 0 and room - used >= 0,
         "requests": most >= 1,
         "context": context != 0,
     }[question]
@@ -181,6 +189,7 @@ def solve(
         pp=dep.pp,
         k_format=k_format,
         v_format=v_format,
+        kv_heads=kv_heads,
         kv_heads_per_device=dep.kv_heads_per_device,
         kv_heads_replicated=dep.tp > min(spec.kv_head_counts()),
         layers_per_device=dep.layers_per_device,
@@ -194,7 +203,8 @@ def solve(
         max_batch=most,
         asked=question,
         used_bytes=used,
-        headroom_bytes=headroom,
+        capacity_bytes=room,
+        headroom_bytes=room - used,
         fits=fits,
         at_answer=at_answer if kv >= 0 else None,
         pool=pool,
@@ -227,7 +237,7 @@ def fit_model(spec: ModelSpec, q: Question) -> FitResult:
         measured_weight_bytes=q.weight_bytes,
     )
     dep = deploy(spec, q.tp, q.pp, q.kv_heads, chosen)
-    return solve(spec, q.target, budget, dep, kf, vf, seq=q.seq, batch=q.batch)
+    return solve(spec, q.target, budget, dep, kf, vf, seq=q.seq, batch=q.batch, kv_heads=q.kv_heads)
 
 
 def what_would_fit(spec: ModelSpec, q: Question) -> list[str]:

@@ -23,25 +23,9 @@ from kvcalc.budget import model_weights
 from kvcalc.deploy import deploy
 from kvcalc.dtypes import ElementFormat, WeightFormat
 from kvcalc.engines import IDEAL, Engine
-from kvcalc.errors import UsageError
 from kvcalc.search import max_batch, max_context
 from kvcalc.sizing import forms
 from kvcalc.spec import ModelSpec
-from kvcalc.units import UnitError, parse_bytes
-
-
-def parse_bandwidth(text: str) -> int:
-    """'3.35TB/s' -> 3,350,000,000,000 bytes/s; the '/s' is optional."""
-    body = text.strip()
-    if body.lower().endswith("/s"):
-        body = body[:-2]
-    try:
-        value = parse_bytes(body)
-    except UnitError as exc:
-        raise UsageError(f"--bandwidth: {exc} (e.g. 3.35TB/s, 819GB/s)") from None
-    if value <= 0:
-        raise UsageError("--bandwidth must be more than 0 bytes/s")
-    return value
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,11 +74,12 @@ class Decode:
     """Smallest batch at which KV (at this length) reads more than the weights."""
 
 
-def decode(
+def decode_bound(
     spec: ModelSpec,
     seq: int,
     batch: int,
     bandwidth: int,
+    *,
     k_fmt: ElementFormat,
     v_fmt: ElementFormat,
     weights: WeightFormat | None = None,

@@ -1,0 +1,82 @@
+"""The root command group: commands loaded on demand, and the one place errors become exit codes.
+
+Exit codes: 0 answered; 1 a valid question with no answer (nothing fits, a claim's
+verdict changed); 2 the question was malformed (one line naming what and why);
+70 a bug in kvcalc (set KVCALC_DEBUG=1 for the traceback).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+# name -> (module, one-line summary shown by `kvcalc --help` without importing it)
+COMMANDS = {
+    "size": ("size", "KV-cache bytes per layer, per token, per request and in total."),
+    "fit": ("fit", "The longest context and the most concurrent requests that fit a budget."),
+    "dial": ("dial", "Every valid KV-head count G: bytes, and what fits, for each."),
+    "decode": ("decode", "Bytes read per decode step and the memory-bandwidth bound on it."),
+    "compare": ("compare", "Several models side by side: bytes, and what fits."),
+    "plot": ("plot", "KV-cache memory against context or batch, in the terminal or a file."),
+    "models": ("models", "List model presets, or show one spec in full."),
+    "gpus": ("gpus", "List hardware presets: memory as the driver reports it, bandwidth."),
+    "check": ("check", "Recompute documented KV-cache claims; exit 1 when a verdict differs."),
+    "import": ("import_", "Print the preset YAML a model file amounts to."),
+}
+
+
+def fail(message: str, exit_code: int) -> None:
+    print(f"kvcalc: error: {' '.join(message.split())}", file=sys.stderr)
+    sys.exit(exit_code)
+
+
+class KvcalcGroup(TyperGroup):
+    """Lazy commands, and typer run without its own error printing."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in COMMANDS:
+            return None
+        module = importlib.import_module(f"kvcalc.cli.{COMMANDS[cmd_name][0]}")
+        return typer.main.get_command(module.app)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, summary) for name, (_, summary) in COMMANDS.items()])
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        from kvcalc.errors import KvcalcError
+
+        kwargs["standalone_mode"] = False  # errors come back here instead of being printed
+        kwargs.setdefault("prog_name", "kvcalc")
+        given = kwargs["args"] if "args" in kwargs else args[0] if args else sys.argv[1:]
+        if not given:  # no arguments: the help, as a successful answer
+            kwargs["args"], args = ["--help"], ()
+        try:
+            code = super().main(*args, **kwargs)
+        except KvcalcError as exc:
+            fail(str(exc), exc.exit_code)
+        except typer.Exit as exc:
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            fail("aborted", 1)
+        except typer.TyperException as exc:  # typer's usage errors: bad option, missing value
+            ctx = getattr(exc, "ctx", None)
+            where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            fail(exc.format_message() + where, exc.exit_code)
+        except Exception as exc:
+            if os.environ.get("KVCALC_DEBUG"):
+                raise
+            fail(
+                f"internal error: {type(exc).__name__}: {exc} (set KVCALC_DEBUG=1 for a "
+                "traceback; please report it)",
+                70,
+            )
+        sys.exit(code if isinstance(code, int) else 0)
