@@ -81,7 +81,7 @@ def recurrent_line(r: RecurrentLine) -> list[str]:
 
 def format_gib(n_bytes: int) -> str:
     """vLLM's format_gib (vllm/utils/mem_utils.py): str(round(bytes / 2**30, 2)), so
-    45,956,000,000 B prints as 42.8 and 62,395,734,016 B as 58.11."""
+    45,956,000,000 B prints as 42.8 and 62,392,369,152 B as 58.11."""
     return str(round(n_bytes / GiB, 2))
 
 

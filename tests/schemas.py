@@ -104,6 +104,25 @@ G = {
 "hidden_size": "Model width (hidden_size).",
 "dims": "Shapes beyond the KV cache (vocabulary, MLP, experts, vision tower) that size weights as loaded and an engine's activations; null when the preset has none.",
 "bytes": "Bytes of one budget term.",
+"log_engine": "The engine whose start-up log this is (vllm, sglang, llamacpp, tensorrt-llm).",
+"log_version": "The engine version the log prints; null when it prints none.",
+"log_settings": "The settings the log states (non-default args, server_args, defaults lines), in the order found.",
+"gpu_preset": "The hardware preset the log was held against (given, or the one whose CUDA total the log prints); null when none.",
+"log_figures": "Every memory figure the log printed, beside kvcalc's prediction.",
+"setting": "A setting's name as the engine states it (max_model_len, gpu_memory_utilization, ...).",
+"value": "A setting's value as the log printed it.",
+"figure": "Which memory figure (kv_bytes, kv_tokens, weights, torch_peak, ...).",
+"unit": "bytes, tokens, requests, blocks, or x (a ratio such as the concurrency).",
+"printed": "The number as the log printed it.",
+"logged": "The logged figure: bytes to the nearest byte, counts, or a ratio as a decimal string.",
+"predicted": "kvcalc's prediction of the figure, in the same unit; null where it has none.",
+"log_line": "1-based line of the log the figure was read from.",
+"answers": "Answers from the log's own measured terms: the longest request, the most requests, and what flag changes give.",
+"question": "What an answer is about.",
+"answer": "The answer: tokens, requests, or a fraction as a decimal string; null when no value of the flag gets there.",
+"flag": "The engine flag (and value) the answer is for; empty when none.",
+"remark": "A caveat on one answer.",
+"remarks": "Caveats on the whole check (no model, a V0 log, the version assumed).",
 "from": "Where a budget term's figure comes from: derived (from the model and settings), measured (with where), or set by a flag.",
 "vocab_size": "Vocabulary size (config.json vocab_size).",
 "intermediate_size": "MLP width (config.json intermediate_size; a vision tower's own in `vision`).",
@@ -219,6 +238,7 @@ CMDS = {
  "size": ["size llama3-70b --seq 2048 --batch 32", "size llama4-scout --seq 32K --engine vllm", "size llama4-scout --seq 32K", "size qwen3-next-80b-a3b --seq 4096", "size deepseek-v3 --seq 4096 --engine llamacpp --explain", "size jamba-v0.1 --seq 8192 --engine vllm", "size gemma-3-27b --mem 24GB --seq 8192", "size llama3-8b --k-dtype q8_0 --v-dtype q4_0 --engine llamacpp --seq 8192"],
  "fit": ["fit llama3-8b --mem 24GB", "fit llama3-70b --gpu h100 --gpus 4 --engine vllm --seq 8192 --batch 4", "fit mistral-7b --mem 24GB --engine sglang", "fit deepseek-v3 --gpu h100 --gpus 16 --kv-only", "fit jamba-v0.1 --gpu h200 --gpus 2", "fit llama3-8b --gpu h100 --engine tensorrt-llm --max-tokens 100000"],
  "fit-all": ["fit --mem 80GB"],
+ "log": ["log tests/data/engine_logs/vllm-0.19-llama3.1-8b-h100.log", "log tests/data/engine_logs/sglang-0.4-qwq32b-4xl4.log --seq 8192", "log tests/data/engine_logs/vllm-0.19-llama3.1-8b-h100.log --seq 32768 --batch 20"],
  "dial": ["dial llama3-70b --gpu h100 --tp 2 --seq 8192", "dial llama3-8b", "dial llama3-8b --bandwidth 1TB/s"],
  "decode": ["decode llama3-70b --gpu h100 --seq 2048 --batch 32", "decode mistral-7b --bandwidth 1TB/s", "decode deepseek-v3 --gpu h200 --tp 8"],
  "compare": ["compare llama3-70b qwen2.5-72b --gpu h100 --tp 2 --seq 8192", "compare llama3-8b deepseek-v3"],
@@ -291,7 +311,7 @@ for f in glob.glob(f"{OUT}/*.schema.json"):
     json.dump(s, open(f, "w"), indent=2)
 print("missing", sorted(missing))
 
-NULLABLE = {"device_source", "dims", "cuda_memory_bytes", "sm_count", "compute_capability", "free_bytes", "params", "name", "hf_repo", "sliding_window", "layers", "checkpoint_bytes", "num_kv_heads",
+NULLABLE = {"log_version", "gpu_preset", "predicted", "answer", "device_source", "dims", "cuda_memory_bytes", "sm_count", "compute_capability", "free_bytes", "params", "name", "hf_repo", "sliding_window", "layers", "checkpoint_bytes", "num_kv_heads",
             "configured_kv_heads", "max_context_memory", "bandwidth_gb_s", "default_util", "note", "expected",
             "factor", "mha_ratio", "kv_overtakes_weights_at_seq", "mark", "exact_value"}
 def nullable(s, key=None):

@@ -27,6 +27,7 @@ COMMANDS = {
     "gpus": ("gpus", "List hardware presets: memory as the driver reports it, bandwidth."),
     "check": ("check", "Recompute documented KV-cache claims; exit 1 when a verdict differs."),
     "import": ("import_", "Print the preset YAML a model file amounts to."),
+    "log": ("log", "A vLLM, SGLang or llama.cpp start-up log beside kvcalc's prediction."),
 }
 
 

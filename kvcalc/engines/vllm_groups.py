@@ -17,8 +17,9 @@ get_max_concurrency_for_kv_cache_config), the same in 0.19 and 0.20:
 - "GPU KV cache size" = blocks // groups x block size, "Maximum concurrency" = blocks /
   the blocks one max_model_len request needs in every group.
 
-Llama 3.1 8B, 58.11 GiB of KV on an H100: 62,395,734,016 // (16 x 4,096 B) // 32 layers =
-29,751 blocks -> 476,016 tokens; 29,751 / cdiv(8,192, 16) = 58.11x.
+Llama 3.1 8B, 58.11 GiB of KV on an H100 (62,392,369,152 B or up to 2^30 / 200 more):
+// (16 x 4,096 B) // 32 layers = 29,751 blocks -> 476,016 tokens; 29,751 / cdiv(8,192, 16)
+= 58.11x, as the log says.
 """
 
 from __future__ import annotations

@@ -1,0 +1,96 @@
+"""kvcalc log: a vLLM, SGLang or llama.cpp start-up log beside kvcalc's prediction."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from kvcalc.cli.shared import JsonOpt, emit, warn
+
+app = typer.Typer(rich_markup_mode=None)
+
+
+@app.command()
+def log(
+    file: Annotated[str, typer.Argument(metavar="FILE|-", help="The log file, or - for stdin.")],
+    model: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[MODEL]",
+            help="The model it serves [default: the model the log names, if a preset knows it].",
+        ),
+    ] = None,
+    gpu: Annotated[
+        str | None,
+        typer.Option(
+            "--gpu",
+            metavar="NAME",
+            help="The GPU [default: the preset whose CUDA total the log prints].",
+        ),
+    ] = None,
+    seq: Annotated[
+        str | None,
+        typer.Option("--seq", "-s", metavar="TOKENS", help="Request length to answer for."),
+    ] = None,
+    batch: Annotated[
+        str | None,
+        typer.Option(
+            "--batch", "-b", metavar="REQUESTS", help="Requests to reach: which flag gets there."
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Each memory figure of a start-up log beside kvcalc's prediction, then answers from the
+    log's own terms: the longest --max-model-len, the most requests of a length, and which
+    flag change (utilization, fp8 KV, max-num-seqs, tensor parallelism) reaches a target."""
+    from kvcalc import render_log
+    from kvcalc.catalog import all_hardware, load_hardware, load_model
+    from kvcalc.errors import KvcalcError, UsageError
+    from kvcalc.log_check import check_log
+    from kvcalc.logs import read_log
+    from kvcalc.options import parse_positive
+
+    text = read_text(file)
+    parsed = read_log(text)
+    spec = None
+    name = model or parsed.settings.get("model")
+    if name:
+        try:
+            spec = load_model(name, warn)
+        except KvcalcError as exc:
+            if model is not None:
+                raise
+            warn(f"the log's model {name!r} is not a preset ({exc}); give MODEL to compare")
+    hardware = load_hardware(gpu) if gpu else None
+    if seq is not None and parse_positive(seq, "--seq") is None:
+        raise UsageError("--seq needs a number")
+    check = check_log(
+        parsed,
+        spec,
+        hardware,
+        all_hardware(),
+        seq=parse_positive(seq, "--seq"),
+        batch=parse_positive(batch, "--batch"),
+    )
+    emit(as_json, lambda: render_log.log_json(check), lambda: render_log.log_tables(check))
+
+
+def read_text(file: str) -> str:
+    """The log from a file or stdin, as text (undecodable bytes replaced, not fatal)."""
+    from pathlib import Path
+
+    from kvcalc.errors import UsageError
+    from kvcalc.limits import MAX_TEXT_FILE_BYTES
+
+    if file == "-":
+        return sys.stdin.read(MAX_TEXT_FILE_BYTES)
+    path = Path(file)
+    if not path.is_file():
+        raise UsageError(f"{file}: no such file")
+    with path.open("rb") as handle:
+        data = handle.read(MAX_TEXT_FILE_BYTES + 1)
+    if len(data) > MAX_TEXT_FILE_BYTES:
+        raise UsageError(f"{file}: more than {MAX_TEXT_FILE_BYTES:,} bytes; give the start-up part")
+    return data.decode("utf-8", errors="replace")
