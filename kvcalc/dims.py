@@ -39,6 +39,8 @@ class MoeDims(_Frozen):
     """Qwen-MoE gates its shared expert with a hidden -> 1 projection."""
     dense_layers: int = Field(default=0, ge=0)
     """Leading layers with a dense MLP of intermediate_size (first_k_dense_replace)."""
+    biases: bool = False
+    """Biases on the router and on every expert's projections (gpt-oss)."""
 
 
 class VisionDims(_Frozen):
@@ -55,6 +57,8 @@ class VisionDims(_Frozen):
     intermediate_size: int = Field(gt=0)
     gated_mlp: bool = False
     """SwiGLU MLP (Pixtral) instead of fc1/GELU/fc2 (SigLIP, MoonViT)."""
+    biases: bool = False
+    """Biases on the tower's projections and LayerNorms (SigLIP) instead of RMSNorm only."""
     patch_size: int = Field(gt=0)
     channels: int = Field(default=3, gt=0)
     position_embeddings: int = Field(default=0, ge=0)
@@ -85,8 +89,9 @@ class ModelDims(_Frozen):
     """gated: gate_up + down (SwiGLU); plain: fc1 + fc2 (Phi-2, GPT-2 style)."""
     norm: Literal["rms", "layer"] = "rms"
     """rms: one weight vector per norm; layer: weight and bias."""
-    parallel_block: bool = False
-    """One norm feeds both attention and MLP (Phi-2, Falcon): one norm per layer."""
+    norms_per_layer: int = Field(default=2, ge=0)
+    """Norms in one decoder layer: 2 (before attention and MLP); 1 where one norm feeds
+    both in parallel (Phi-2); 4 with norms after attention and MLP too (Gemma 2/3)."""
     qkv_bias: bool = False
     """Bias on the q, k, v projections (Qwen2, Phi-2)."""
     o_bias: bool = False
@@ -94,6 +99,8 @@ class ModelDims(_Frozen):
     lm_head_bias: bool = False
     qk_norm: bool = False
     """RMSNorm on each q and k head (Qwen3, Gemma 3): 2 x head_dim values per layer."""
+    attention_sinks: bool = False
+    """A learned sink logit per query head and layer (gpt-oss)."""
     rotary_dim: int | None = Field(default=None, gt=0)
     """Rotated dims per head when not all of them (Phi-2: 32 of 80)."""
     rope_positions: int | None = Field(default=None, gt=0)

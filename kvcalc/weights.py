@@ -134,7 +134,8 @@ def attention_bytes(s: Shapes) -> int:
     qk_norm = 2 * k_dim * s.dtype if dims.qk_norm else 0
     # a row-parallel bias is whole on every rank
     o_bias = hidden * s.dtype if dims.o_bias else 0
-    return qkv + s.linear(heads * v_dim, hidden) + o_bias + qk_norm
+    sinks = heads * s.dtype if dims.attention_sinks else 0  # gpt-oss: one per q head
+    return qkv + s.linear(heads * v_dim, hidden) + o_bias + qk_norm + sinks
 
 
 def mlp_bytes(s: Shapes, layer: int) -> int:
@@ -150,6 +151,9 @@ def mlp_bytes(s: Shapes, layer: int) -> int:
     inner = moe.expert_intermediate_size // tp
     experts = moe.num_experts * (s.linear(hidden, 2 * inner) + s.linear(inner, hidden))
     router = hidden * moe.num_experts * s.dtype  # replicated, never quantized
+    if moe.biases:  # gpt-oss: the router's and every expert's gate_up and down biases
+        router += moe.num_experts * s.dtype
+        experts += moe.num_experts * (2 * inner + hidden) * s.dtype
     shared = 0
     if moe.shared_intermediate_size:
         inner = moe.shared_intermediate_size // tp
@@ -159,8 +163,8 @@ def mlp_bytes(s: Shapes, layer: int) -> int:
 
 
 def layer_bytes(s: Shapes, layer: int) -> int:
-    norms = 1 if s.dims.parallel_block else 2
-    return norms * s.norm(s.spec.hidden_size) + attention_bytes(s) + mlp_bytes(s, layer)
+    norms = s.dims.norms_per_layer * s.norm(s.spec.hidden_size)
+    return norms + attention_bytes(s) + mlp_bytes(s, layer)
 
 
 def run_bytes(s: Shapes, first: int, count: int) -> int:
@@ -174,12 +178,15 @@ def run_bytes(s: Shapes, first: int, count: int) -> int:
 
 def vision_bytes(vision: VisionDims, tp: int, dtype: int) -> int:
     """A vision tower + projector on one rank, 16-bit: ViT blocks split over tp like the
-    language model (vLLM's mm_encoder_tp_mode "weights"), the rest whole.  Biases are
-    left out (under 0.1% of a tower).  Pixtral (Mistral Small 3.1): 24 x (4 x 1,024^2 +
-    3 x 1,024 x 4,096 + 2 norms) + patch 602,112 + projector 35,652,608."""
+    language model (vLLM's mm_encoder_tp_mode "weights"), the rest whole.  Pixtral
+    (Mistral Small 3.1): 24 x (4 x 1,024^2 + 3 x 1,024 x 4,096 + 2 RMSNorms) + patch
+    602,112 + projector 35,652,608.  SigLIP adds biases (q, k, v, o, fc1, fc2) and
+    LayerNorm biases: 15,239,504 per block at hidden 1,152, MLP 4,304."""
     h, i = vision.hidden_size, vision.intermediate_size
     mlp = (3 if vision.gated_mlp else 2) * h * i
     block = (4 * h * h + mlp) // tp + 2 * h
+    if vision.biases:  # q, k, v, o, fc1, fc2 biases and the two LayerNorms' biases
+        block += 4 * h + i + h + 2 * h
     patch = vision.channels * vision.patch_size**2 * h
     params = vision.num_layers * block + patch + vision.position_embeddings
     return (params + vision.projector_params) * dtype
@@ -257,3 +264,16 @@ def loaded_weights(
         )
         first += count
     return tuple(stages)
+
+
+def stage_bytes(
+    spec: ModelSpec, dims: ModelDims, fmt: WeightFormat | None, tp: int, pp: int
+) -> list[int]:
+    """Bytes per GPU of each stage; a checkpoint whose exact tensor bytes the preset records
+    (gpt-oss's MXFP4 experts, which no Linear format here describes) is split over the GPUs
+    in the proportions the shapes give, unless --weights asks for a format."""
+    stages = [s.total_bytes for s in loaded_weights(spec, dims, fmt, tp, pp)]
+    if fmt is not None or spec.weight_bytes is None:
+        return stages
+    whole = sum(stages) * tp
+    return [spec.weight_bytes * s // whole for s in stages]

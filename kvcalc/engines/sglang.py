@@ -144,7 +144,7 @@ class Sglang(Engine):
         """pre x mem_fraction_static - weights: pre is CUDA's total less the baseline in
         use before loading; the fraction's default reads nvidia-smi's total."""
         from kvcalc.engines.vllm_plan import flat_plan
-        from kvcalc.weights import loaded_weights
+        from kvcalc.weights import stage_bytes
 
         device, spec = question.device, question.spec
         if device.kind != "gpu":
@@ -160,9 +160,9 @@ class Sglang(Engine):
         if question.measured_weight_bytes is not None:
             weights, label = question.measured_weight_bytes, "measured"
         elif spec.dims is not None:
-            stages = loaded_weights(spec, spec.dims, question.weights, question.tp, question.pp)
-            weights = max(s.total_bytes for s in stages)
-            label = question.weights.name if question.weights else spec.weight_dtype
+            fmt = question.weights
+            weights = max(stage_bytes(spec, spec.dims, fmt, question.tp, question.pp))
+            label = fmt.name if fmt else "checkpoint" if spec.weight_bytes else spec.weight_dtype
         else:
             plan = flat_plan(question, total, source, mfs)
             weights, label = plan.weight_bytes, plan.weight_label

@@ -29,7 +29,7 @@ from kvcalc.engines.vllm_memory import (
 )
 from kvcalc.engines.vllm_profile import profile_peaks
 from kvcalc.engines.vllm_records import VllmCudaGraphEstimate, VllmMemoryProfile, VllmModelLoading
-from kvcalc.weights import compute_bytes, linear_format, loaded_weights
+from kvcalc.weights import compute_bytes, linear_format, loaded_weights, stage_bytes
 
 GiB = 1 << 30
 DEFAULT_UTIL = Fraction(9, 10)
@@ -74,6 +74,9 @@ def flat_plan(question: MemoryQuestion, total: int, source: str, util: Fraction)
     requested = requested_bytes(total, util)
     if question.measured_weight_bytes is not None:
         weights, label = question.measured_weight_bytes, "measured"
+    elif question.weights is None and spec.weight_bytes is not None:
+        # the checkpoint's exact tensor bytes (gpt-oss's MXFP4 experts), split evenly
+        weights, label = -(-spec.weight_bytes // devices), "checkpoint"
     elif spec.params is not None:
         fmt = question.weights or weight_format(spec.weight_dtype)
         weights, label = -(-fmt.weight_bytes(spec.params) // devices), fmt.name
@@ -129,7 +132,7 @@ def vllm_plan(
     dtype = compute_bytes(spec, fmt)
     quant = linear_format(fmt)
     stages = loaded_weights(spec, dims, fmt, tp, pp)
-    predicted = [s.total_bytes for s in stages]
+    predicted = stage_bytes(spec, dims, fmt, tp, pp)
     measured = question.measured_weight_bytes
     # a logged figure is the first stage's; later stages differ by what kvcalc predicts
     weights = predicted if measured is None else [measured + p - predicted[0] for p in predicted]
@@ -175,7 +178,9 @@ def vllm_plan(
             f"requests) needs: {flag}"
             + ("" if enforce_eager else " or add --enforce-eager (no CUDA graphs)")
         )
-    weight_label = "measured" if measured is not None else (fmt.name if fmt else spec.weight_dtype)
+    weight_label = "measured" if measured is not None else fmt.name if fmt else spec.weight_dtype
+    if measured is None and fmt is None and spec.weight_bytes is not None:
+        weight_label = "checkpoint"
     return MemoryPlan(
         device_bytes=total,
         device_source=source,
