@@ -140,18 +140,26 @@ def _load_preset(path: Path) -> ModelSpec:
     return spec
 
 
+def _exists(path: Path, directory_ok: bool = True) -> bool:
+    """Whether a path is there; a name the OS refuses (300 characters: ENAMETOOLONG) is not."""
+    try:
+        return path.exists() if directory_ok else path.is_file()
+    except OSError:
+        return False
+
+
 def _looks_like_file(name: str) -> bool:
     # 'meta-llama/Llama-4' is an unknown repo id, not a path, unless it exists on disk
-    return name.lower().endswith((".yaml", ".yml", ".json", ".gguf")) or Path(name).exists()
+    return name.lower().endswith((".yaml", ".yml", ".json", ".gguf")) or _exists(Path(name))
 
 
 def load_model(name: str, warn: Callable[[str], None] | None = None) -> ModelSpec:
     """A model by preset id, alias (e.g. the Hugging Face repo), YAML file, config.json or
     model directory; `warn` receives what an importer had to assume."""
     direct = configs_dir() / "models" / f"{_key(name)}.yaml"
-    if direct.is_file():
+    if _exists(direct, directory_ok=False):
         return _load_preset(direct)
-    if _looks_like_file(name) and Path(name).exists():
+    if _looks_like_file(name) and _exists(Path(name)):
         return _load_file(Path(name), warn)
     index = _model_index()  # reads every preset: only when the name is not a preset id
     if _key(name) in index:
