@@ -412,3 +412,29 @@ def test_no_estimate_for_recurrent_layers(tmp_path):
     )
     spec, notes = load_hf(tmp_path)
     assert spec.params is None and any("no estimate" in n for n in notes)
+
+
+@pytest.mark.parametrize("preset", ["llama3-70b", "qwen2.5-7b", "gemma-2-9b", "qwen3-32b"])
+def test_imported_dims_load_the_presets_parameters(preset):
+    # weights.py on the dims a config gives, less the RoPE table and vocab padding, is
+    # 2 B x the preset's exact params: the importer reads what weights need
+    from kvcalc.dtypes import weight_format
+    from kvcalc.weights import loaded_weights, padded_vocab
+
+    config = {**CONFIGS[preset], **SIZES[preset]}
+    spec, _ = spec_from_config(config, "config.json", preset)
+    dims = spec.dims
+    assert dims is not None and dims.vocab_size == SIZES[preset]["vocab_size"]
+    stage = loaded_weights(spec, dims, weight_format("bf16"), 1, 1)[0]
+    pad = (padded_vocab(dims.vocab_size) - dims.vocab_size) * spec.hidden_size
+    pad *= 1 if dims.tie_word_embeddings else 2
+    assert (stage.total_bytes - stage.rope_bytes) // 2 - pad == load_model(preset).params
+
+
+def test_recurrent_configs_get_no_dims():
+    spec, _ = spec_from_config(
+        {**CONFIGS["jamba-v0.1"], "vocab_size": 65536, "intermediate_size": 14336},
+        "config.json",
+        "jamba",
+    )
+    assert spec.dims is None

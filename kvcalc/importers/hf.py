@@ -253,6 +253,50 @@ def family_extras(config: dict[str, Any], spec: ModelSpec, moe: bool) -> int:
     return extra
 
 
+def dims_from_config(config: dict[str, Any], spec: ModelSpec) -> dict[str, Any] | None:
+    """The `dims` block (kvcalc/dims.py) a config gives: what sizes weights as loaded and
+    an engine's profiling run.  None without a vocabulary and MLP width, or for recurrent
+    layers (their projections vary too much).  Vision towers are left out: their dummy
+    image comes from the engine's processor, not the config."""
+    if any(g.kind in ("mamba", "gated_deltanet") for g in spec.cache_groups()):
+        return None
+    vocab = config.get("vocab_size")
+    inter = _first(config, "intermediate_size", "ffn_hidden_size", "n_inner")
+    if not isinstance(vocab, int) or not isinstance(inter, int) or vocab <= 0 or inter <= 0:
+        return None
+    model_type = str(config.get("model_type", ""))
+    bias = bool(config.get("attention_bias"))
+    dims: dict[str, Any] = {
+        "vocab_size": vocab,
+        "intermediate_size": inter,
+        "tie_word_embeddings": bool(config.get("tie_word_embeddings")),
+        "qkv_bias": bias or model_type in ("qwen2", "qwen2_moe") or bool(config.get("qkv_bias")),
+        "o_bias": bias,
+        "mlp_bias": bool(config.get("mlp_bias")),
+        "qk_norm": model_type in ("qwen3", "qwen3_moe", "gemma3", "gemma3_text"),
+        "norms_per_layer": 4 if model_type in ("gemma2", "gemma3", "gemma3_text") else 2,
+    }
+    factor = config.get("partial_rotary_factor")
+    if isinstance(factor, int | float) and 0 < factor < 1:
+        dims["rotary_dim"] = int(spec.k_head_dim * factor)
+    if isinstance(config.get("q_lora_rank"), int):
+        dims["q_lora_rank"] = config["q_lora_rank"]
+    experts = _first(config, "num_local_experts", "n_routed_experts", "num_experts")
+    if isinstance(experts, int) and experts > 0:
+        moe_inter = int(config.get("moe_intermediate_size") or inter)
+        shared = int(config.get("n_shared_experts") or 0) * moe_inter
+        shared += int(config.get("shared_expert_intermediate_size") or 0)
+        dims["moe"] = {
+            "num_experts": experts,
+            "experts_per_token": int(config.get("num_experts_per_tok") or 1),
+            "expert_intermediate_size": moe_inter,
+            "shared_intermediate_size": shared,
+            "shared_expert_gate": model_type == "qwen2_moe" and shared > 0,
+            "dense_layers": int(config.get("first_k_dense_replace") or 0),
+        }
+    return dims
+
+
 def safetensors_totals(directory: Path) -> tuple[int, int] | None:
     """(parameters, bytes) summed over the *.safetensors headers in a directory, or None.
 
@@ -362,6 +406,9 @@ def spec_from_config(config: dict[str, Any], origin: str, name: str) -> tuple[Mo
             f"head_dim {fields.get('head_dim', hidden // heads)}, max context {max_context}"
         )
     spec: ModelSpec = validate(ModelSpec, fields, origin)
+    dims = dims_from_config(config, spec)
+    if dims is not None:
+        spec = validate(ModelSpec, {**spec.model_dump(), "dims": dims}, origin)
     return spec, warnings
 
 
