@@ -138,6 +138,8 @@ class Budget:
     records: tuple[LogRecord, ...] = ()
     """What the engine logs about this budget."""
     warnings: tuple[str, ...] = ()
+    util_source: str = ""
+    """What the engine's fraction is and keeps back, when it says."""
 
 
 def model_weights(spec: ModelSpec, fmt: WeightFormat | None) -> tuple[int, str]:
@@ -246,6 +248,7 @@ def engine_budget(
                 device_source=plan.device_source,
                 records=plan.records,
                 warnings=plan.warnings,
+                util_source=plan.util_source,
             )
     if util is None:
         util = target.default_util or engine.budget.util_for(target.kind, tp)

@@ -94,7 +94,7 @@ def accounted_table(result: FitResult) -> Any:
     measured = b.weight_format == "measured"
     rows = [
         ("device", b.device_bytes, b.device_source),
-        (f"x util {util_text(result)}", b.usable_bytes, "= usable"),
+        (f"x util {util_text(result)}", b.usable_bytes, b.util_source or "= usable"),
         (
             f"- weights ({b.weight_format})",
             b.weight_bytes,

@@ -188,6 +188,8 @@ class MemoryPlan:
     records: tuple[LogRecord, ...] = ()
     """What the engine logs about its budget (before its pool lines)."""
     warnings: tuple[str, ...] = ()
+    util_source: str = "= usable"
+    """What the fraction is and what it keeps back (SGLang: activations, graphs, tables)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

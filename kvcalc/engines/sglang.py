@@ -31,6 +31,7 @@ from kvcalc.engines.base import (
     state_text,
 )
 from kvcalc.engines.sglang_memory import batch_defaults, max_running_requests, mem_fraction_static
+from kvcalc.units import fixed
 
 if TYPE_CHECKING:
     from kvcalc.dtypes import ElementFormat
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from kvcalc.spec import ModelSpec
 
 MiB = 1 << 20
+GiB = 1 << 30
 # Memory in use before the weights load (CUDA context, allocator, distributed init): the
 # "Load weight begin. avail mem" of the SGLang logs on 80 GB cards sits 0.38-0.76 GiB below
 # CUDA's 79.19 GiB (0.4.1: 78.81, 0.4.4: 78.59, 0.5.x: 78.43); NCCL at TP > 1 adds 0.1-2 GiB
@@ -175,6 +177,8 @@ class Sglang(Engine):
             weight_label=label,
             terms=(),
             stage_kv_bytes=(usable - weights,) * question.pp,
+            # activations, CUDA graphs, the request table and allocator lists live here
+            util_source=f"keeps {fixed(pre - usable, GiB)} GiB for activations and graphs",
         )
 
     def fit_report(
