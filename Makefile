@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-hooks lint bench check-wheel clean
+.PHONY: install run test test-hooks lint bench check-wheel clean conformance
 
 # make run needs the runtime dependencies only; make test adds the dev extras
 $(RUNTIME): pyproject.toml
@@ -52,6 +52,27 @@ check-wheel:
 	cd /tmp && /tmp/kvcalc-wheel-check/bin/python -m kvcalc models > /dev/null
 	cd /tmp && /tmp/kvcalc-wheel-check/bin/kvcalc check > /dev/null
 	@echo "check-wheel: non-editable install finds its presets and claims"
+
+# Conformance against a real llama.cpp; NOT part of `make test` (which replays the
+# recording without llama.cpp).  Builds llama-cpp-python from source in its own venv
+# (15-30 min on 2 cores the first time; pip caches the wheel after that), writes tiny
+# GGUFs under build/conformance/, loads each under the settings matrix and rewrites
+# tests/data/llamacpp/conformance.json.  Pinned so a re-run reproduces the recording.
+CONF_VENV  ?= .venv-conformance
+CONF_STAMP := $(CONF_VENV)/.installed
+LLAMA_CPP_PYTHON_VERSION ?= 0.3.36
+
+$(CONF_STAMP):
+	$(PYTHON) -m venv $(CONF_VENV)
+	$(CONF_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CONF_VENV)/bin/python -m pip install --quiet gguf==0.19.0 numpy
+	CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF" \
+	  nice $(CONF_VENV)/bin/python -m pip install --no-binary llama-cpp-python \
+	  llama-cpp-python==$(LLAMA_CPP_PYTHON_VERSION)
+	touch $(CONF_STAMP)
+
+conformance: $(CONF_STAMP)
+	$(CONF_VENV)/bin/python -m tests.conformance.llamacpp.record
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -17,18 +17,20 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kvcalc.decoding import Decode, decode_bound
-from kvcalc.engines import LogRecord
 from kvcalc.errors import UsageError
-from kvcalc.fitting import FitResult, Question, fit_model
 from kvcalc.options import Setup
 from kvcalc.options import setup as build_setup
-from kvcalc.plotting import BudgetLine, Chart, chart
 from kvcalc.sizing import SizeResult, Variant, resolve_kv_heads, variants
 from kvcalc.sizing import dial as dial_rows
 from kvcalc.spec import ModelSpec
+
+if TYPE_CHECKING:  # loaded by the functions that use them: `size` alone needs none
+    from kvcalc.decoding import Decode
+    from kvcalc.engines import LogRecord
+    from kvcalc.fitting import FitResult, Question
+    from kvcalc.plotting import Chart
 
 Warn = Callable[[str], None] | None
 Model = str | Path | ModelSpec
@@ -62,6 +64,8 @@ def _setup(given: Setup | None, options: dict[str, Any]) -> Setup:
 
 def question(s: Setup, seq: int | None, batch: int | None, kv_heads: int | None = None) -> Question:
     """The fit Question for this setup at (seq, batch); needs a memory target."""
+    from kvcalc.fitting import Question
+
     if s.target is None:
         raise UsageError("give --mem SIZE (e.g. 24GB, 80GiB) or --gpu NAME (see 'kvcalc gpus')")
     return Question(
@@ -115,15 +119,18 @@ def size(
     """Bytes of `batch` requests of `seq` tokens (default: one request at the max context)."""
     s = _setup(setup, options)
     spec = load_model(model, warn)
-    seq, batch = s.seq or spec.max_context, s.batch or 1
+    batch = s.batch or 1
+    seq = s.seq or s.engine.slot_tokens(batch) or spec.max_context
     override = resolve_kv_heads(spec, kv_heads, attention)
     if seq > spec.max_context and warn is not None:
         warn(f"--seq {seq:,} exceeds {spec.id}'s max context of {spec.max_context:,} tokens")
     shown = variants(spec, seq, batch, s.k_format, s.v_format, override, s.engine)
     fitted = None
     if s.target is not None:
+        from kvcalc.fitting import fit_model
+
         fitted = fit_model(spec, question(s, seq, batch, override))
-    report = s.engine.size_report(shown[0].result, s.k_format, s.v_format)
+    report = s.engine.model_report(spec, shown[0].result, s.k_format, s.v_format, override)
     return SizeAnswer(spec=spec, setup=s, variants=shown, report=report, fit=fitted)
 
 
@@ -132,6 +139,8 @@ def fit(
 ) -> FitResult:
     """The longest context (at batch, default 1) and most requests (at seq, default the
     model's max context) on a memory budget: mem= or gpu= is required."""
+    from kvcalc.fitting import fit_model
+
     s = _setup(setup, options)
     return fit_model(load_model(model, warn), question(s, s.seq, s.batch))
 
@@ -139,6 +148,7 @@ def fit(
 def fit_all(*, setup: Setup | None = None, **options: Any) -> list[FitResult]:
     """fit() for every shipped preset."""
     from kvcalc.catalog import all_models
+    from kvcalc.fitting import fit_model
 
     s = _setup(setup, options)
     q = question(s, s.seq, s.batch)
@@ -175,6 +185,8 @@ def dial(
     rows = tuple(dial_rows(spec, seq, batch, s.k_format, s.v_format, s.engine))
     fits = steps = None
     if s.target is not None:
+        from kvcalc.fitting import fit_model
+
         q = question(s, seq, batch)
         fits = tuple(fit_model(spec, replace(q, kv_heads=v.kv_heads)) for v in rows)
     if s.bandwidth is not None:
@@ -199,6 +211,8 @@ def decode(
 def _decode(
     spec: ModelSpec, seq: int, batch: int, bandwidth: int, s: Setup, kv_heads: int | None
 ) -> Decode:
+    from kvcalc.decoding import decode_bound
+
     if s.pp > 1:
         raise UsageError(
             "decode bounds one GPU's step; pipeline stages run one after another, so --pp "
@@ -244,6 +258,8 @@ def compare(
     )
     fits = None
     if s.target is not None:
+        from kvcalc.fitting import fit_model
+
         fits = tuple(fit_model(spec, question(s, seq, batch)) for spec in specs)
     return CompareAnswer(specs=specs, setup=s, results=results, fits=fits)
 
@@ -260,6 +276,9 @@ def plot(
 ) -> Chart:
     """KV bytes against context (x='seq', at batch) or requests (x='batch', at seq); with a
     memory target, each model's KV budget as a line."""
+    from kvcalc.fitting import fit_model
+    from kvcalc.plotting import BudgetLine, chart
+
     s = _setup(setup, options)
     if not models:
         raise UsageError("give at least one model to plot")

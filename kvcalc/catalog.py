@@ -140,10 +140,11 @@ def _load_preset(path: Path) -> ModelSpec:
     return spec
 
 
-def _exists(path: Path, directory_ok: bool = True) -> bool:
-    """Whether a path is there; a name the OS refuses (300 characters: ENAMETOOLONG) is not."""
+def _exists(path: Path, kind: str = "any") -> bool:
+    """Path.exists / is_file that answer False for a name the OS cannot even look up
+    (ENAMETOOLONG), instead of raising."""
     try:
-        return path.exists() if directory_ok else path.is_file()
+        return path.is_file() if kind == "file" else path.exists()
     except OSError:
         return False
 
@@ -157,7 +158,7 @@ def load_model(name: str, warn: Callable[[str], None] | None = None) -> ModelSpe
     """A model by preset id, alias (e.g. the Hugging Face repo), YAML file, config.json or
     model directory; `warn` receives what an importer had to assume."""
     direct = configs_dir() / "models" / f"{_key(name)}.yaml"
-    if _exists(direct, directory_ok=False):
+    if _exists(direct, "file"):
         return _load_preset(direct)
     if _looks_like_file(name) and _exists(Path(name)):
         return _load_file(Path(name), warn)
@@ -216,7 +217,7 @@ def find_models(name: str | None) -> list[ModelSpec] | None:
     id or alias, or a file), which the caller shows in full."""
     if name is not None:
         key = _key(name)
-        if (configs_dir() / "models" / f"{key}.yaml").is_file() or _looks_like_file(name):
+        if _exists(configs_dir() / "models" / f"{key}.yaml", "file") or _looks_like_file(name):
             return None
         if key in _model_index():
             return None

@@ -83,7 +83,7 @@ class Outcome:
 
 def checked_engine(claim: Claim) -> Engine:
     """The claim's engine, refusing a cache format it does not offer."""
-    chosen = engine(claim.engine, {"block_size": claim.block_size})
+    chosen = engine(claim.engine, claim.block_size)
     fmt = kv_format(claim.kv_dtype)
     chosen.check_formats(fmt, fmt)
     return chosen
@@ -121,7 +121,7 @@ def total_bytes(
     kv_heads: int | None = None,
     dtype: str | None = None,
 ) -> int:
-    chosen = engine(claim.engine, {"block_size": claim.block_size})
+    chosen = engine(claim.engine, claim.block_size)
     fmt = kv_format(dtype or claim.kv_dtype)
     heads = kv_heads or resolve_kv_heads(spec, None, claim.attention)
     groups = engine_groups(spec, heads, chosen)

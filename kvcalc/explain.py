@@ -38,9 +38,11 @@ def explain(
         lines.append(f"{g.count} x {cache.label} layer{'s' if g.count > 1 else ''}:")
         lines += [f"  {line}" for line in cache.formula(k_fmt, v_fmt)]
         held = cache.held_text(seq)
-        if held is None:  # a fixed state per request: nothing per token
+        if held is None:  # a fixed state per request (llama.cpp: per slot): nothing per token
+            rows = engine.state_requests(batch)
+            who = "requests" if rows == batch else "slots"
             lines.append(
-                f"  bytes = {g.count} layers x {batch:,} requests x "
+                f"  bytes = {g.count} layers x {rows:,} {who} x "
                 f"{cache.state_bytes():,} B = {g.total_bytes:,} B"
             )
             continue

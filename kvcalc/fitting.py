@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from kvcalc.budget import Budget, Target, engine_budget
 from kvcalc.deploy import Deployment, deploy
@@ -23,6 +24,9 @@ from kvcalc.errors import UsageError
 from kvcalc.search import max_batch, max_context, pool_batch, pool_context
 from kvcalc.sizing import SizeResult
 from kvcalc.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from kvcalc.offload import OffloadAnswer
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,6 +107,9 @@ class FitResult:
     """What the engine would log for this budget (its pool, or its cache at the answer)."""
     warnings: tuple[str, ...] = ()
     """What the engine's accounting warns about (a thin margin, an unmeasured GPU)."""
+    offload: OffloadAnswer | None = None
+    """llama.cpp on one GPU from a GGUF: the most -ngl layers for the context, or the
+    longest context for -ngl, with each device's buffers (kvcalc/offload.py)."""
 
     @property
     def token_bytes(self) -> int:
@@ -191,7 +198,7 @@ def solve(
         v_format=v_format,
         kv_heads=kv_heads,
         kv_heads_per_device=dep.kv_heads_per_device,
-        kv_heads_replicated=dep.tp > min(spec.kv_head_counts()),
+        kv_heads_replicated=dep.tp > min(spec.kv_head_counts(), default=dep.tp),
         layers_per_device=dep.layers_per_device,
         k_token_bytes=k_token,
         v_token_bytes=v_token,
@@ -237,7 +244,24 @@ def fit_model(spec: ModelSpec, q: Question) -> FitResult:
         measured_weight_bytes=q.weight_bytes,
     )
     dep = deploy(spec, q.tp, q.pp, q.kv_heads, chosen)
-    return solve(spec, q.target, budget, dep, kf, vf, seq=q.seq, batch=q.batch, kv_heads=q.kv_heads)
+    result = solve(
+        spec, q.target, budget, dep, kf, vf, seq=q.seq, batch=q.batch, kv_heads=q.kv_heads
+    )
+    # llama.cpp's -ngl question, where the engine has one (None for every other engine)
+    offload = chosen.offload_answer(
+        spec,
+        device_kind=q.target.kind,
+        device_bytes=q.target.device_bytes,
+        devices=q.tp * q.pp,
+        util=budget.util,
+        overhead_bytes=q.overhead_bytes,
+        seq=q.seq,
+        batch=q.batch or 1,
+        kv_heads=q.kv_heads,
+        k_fmt=kf,
+        v_fmt=vf,
+    )
+    return replace(result, offload=offload)
 
 
 def what_would_fit(spec: ModelSpec, q: Question) -> list[str]:

@@ -333,8 +333,11 @@ def state_cache(group: MambaGroup | GatedDeltaNetGroup) -> ConstantState:
     """The fixed per-request state of one recurrent layer, from its config fields."""
     value_bytes = KV_FORMATS[group.state_dtype].block_bytes
     if isinstance(group, MambaGroup):
-        # conv: d_inner x (d_conv - 1); SSM: d_inner x d_state (Jamba: 8,192 x 3 + 8,192 x 16)
-        conv = group.d_inner * (group.d_conv - 1)
+        # conv: d_inner x (d_conv - 1); SSM: d_inner x d_state (Jamba: 8,192 x 3 + 8,192 x 16).
+        # Mamba-2 convolves B and C too: (d_inner + 2 x n_groups x d_state) channels
+        # (llama.cpp n_embd_r, src/llama-hparams.cpp; vLLM mamba2_state_shape)
+        channels = group.d_inner + 2 * group.n_groups * group.d_state
+        conv = channels * (group.d_conv - 1)
         return ConstantState("mamba", conv, group.d_inner * group.d_state, value_bytes)
     # conv over q, k and v channels: (2 x 16 x 128 + 32 x 128) x 3 = 24,576 for Qwen3-Next;
     # recurrent: one k_dim x v_dim matrix per value head, 32 x 128 x 128 = 524,288
@@ -360,6 +363,8 @@ def heads_per_rank(num_kv_heads: int, tp: int) -> int:
     replica (vLLM: max(1, heads // tp)), so 8 KV heads on 16 GPUs is 1 per GPU,
     not 1/2.  vLLM refuses counts that neither divide nor are divided by tp.
     """
+    if num_kv_heads == 0:
+        return 0  # a layer without K/V (Deci's linear attention) has nothing to split
     if num_kv_heads % tp and tp % num_kv_heads:
         raise UsageError(
             f"tensor parallel size {tp} must divide, or be a multiple of, {num_kv_heads} KV heads"
@@ -376,7 +381,10 @@ def layer_cache(
         return state_cache(group)
     if isinstance(group, LatentGroup):
         return LatentAttention(group.kv_lora_rank, group.qk_rope_head_dim)
-    heads = num_kv_heads or group.num_kv_heads or spec.num_kv_heads
+    if group.num_kv_heads == 0:
+        heads = 0  # a layer that keeps no K/V stays empty whatever the re-grouping
+    else:
+        heads = num_kv_heads or group.num_kv_heads or spec.num_kv_heads
     if isinstance(group, FullGroup):
         return FullAttention(heads, k_dim, v_dim)
     if isinstance(group, SlidingGroup):

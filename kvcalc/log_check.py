@@ -154,7 +154,7 @@ def question_for(
             "max_model_len": length,
             "max_num_seqs": number.get("max_num_seqs"),
             "max_num_batched_tokens": number.get("max_num_batched_tokens"),
-            "enforce_eager": s.get("enforce_eager") == "True",
+            "enforce_eager": True if s.get("enforce_eager") == "True" else None,
         }
     fmt_name = weight_format_name(log)
     util_text = s.get("gpu_memory_utilization") or s.get("mem_fraction_static")
@@ -170,7 +170,7 @@ def question_for(
         k_format=fmt,
         v_format=fmt,
         seq=length,
-        engine=engine(profile, settings),
+        engine=engine(profile, **settings),
     )
 
 
@@ -353,7 +353,7 @@ def flag_answers(question: Question, spec: ModelSpec, length: int, want: int) ->
     seqs = getattr(question.engine, "max_num_seqs", None)
     if seqs is not None and want < seqs:
         try:
-            chosen = configure(question.engine, "max_num_seqs", want)
+            chosen = configure(question.engine, max_num_seqs=want)
             result = fit_model(spec, replace(base, engine=chosen))
             answers.append(
                 Answer(

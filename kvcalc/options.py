@@ -130,6 +130,19 @@ def parse_weights(text: str | None) -> tuple[WeightFormat | None, int | None]:
         return None, size
 
 
+def cache_type(
+    given: str | None, flag: str, dtype: str | None, kv_dtype: str | None, engine_name: str
+) -> str | None:
+    """llama.cpp's -ctk/-ctv name a cache format as --k-dtype/--v-dtype do, for llama.cpp."""
+    if given is None:
+        return dtype
+    if not engine_name.startswith("llamacpp"):
+        raise UsageError(f"{flag} is llama.cpp's flag (--engine llamacpp); use --k-dtype/--v-dtype")
+    if dtype is not None or kv_dtype is not None:
+        raise UsageError(f"give {flag} or --kv-dtype/--k-dtype/--v-dtype, not both")
+    return given
+
+
 def parse_bandwidth(text: str | int) -> int:
     """'3.35TB/s' -> 3,350,000,000,000 bytes/s; the '/s' is optional."""
     if isinstance(text, int) and not isinstance(text, bool):
@@ -173,8 +186,22 @@ def setup(
     seq: str | int | None = None,
     batch: str | int | None = None,
     bandwidth: str | int | None = None,
+    ctx_size: str | int | None = None,
+    parallel: str | int | None = None,
+    kv_unified: bool | None = None,
+    swa_full: bool = False,
+    ubatch_size: str | int | None = None,
+    batch_size: str | int | None = None,
+    flash_attn: str | None = None,
+    cache_type_k: str | None = None,
+    cache_type_v: str | None = None,
+    n_gpu_layers: str | int | None = None,
 ) -> Setup:
-    """Every option checked and parsed into one Setup; a bad value is one UsageError."""
+    """Every option checked and parsed into one Setup; a bad value is one UsageError.
+
+    Engine settings (block_size, and llama.cpp's ctx_size ... n_gpu_layers) are checked by
+    the chosen engine, which refuses the ones it does not take.
+    """
     from kvcalc.catalog import load_hardware
 
     hardware = load_hardware(gpu) if gpu is not None else None
@@ -197,19 +224,29 @@ def setup(
         )
     chosen = engine(
         engine_name,
-        {
-            "block_size": parse_whole(block_size, "--block-size"),
-            "max_tokens": parse_positive(max_tokens, "--max-tokens"),
-            "max_model_len": parse_positive(max_model_len, "--max-model-len"),
-            "max_num_seqs": parse_positive(max_num_seqs, "--max-num-seqs"),
-            "max_num_batched_tokens": parse_positive(
-                max_num_batched_tokens, "--max-num-batched-tokens"
-            ),
-            "enforce_eager": enforce_eager,
-            "kv_cache_memory": _size(kv_cache_memory, "--kv-cache-memory"),
-        },
+        parse_whole(block_size, "--block-size"),
+        ctx_size=ctx_size,
+        parallel=parallel,
+        kv_unified=kv_unified,
+        swa_full=swa_full or None,  # False is "not given", which every engine accepts
+        ubatch_size=ubatch_size,
+        batch_size=batch_size,
+        flash_attn=flash_attn,
+        n_gpu_layers=n_gpu_layers,
+        max_tokens=max_tokens,
+        max_model_len=parse_positive(max_model_len, "--max-model-len"),
+        max_num_seqs=parse_positive(max_num_seqs, "--max-num-seqs"),
+        max_num_batched_tokens=parse_positive(max_num_batched_tokens, "--max-num-batched-tokens"),
+        enforce_eager=enforce_eager or None,
+        kv_cache_memory=_size(kv_cache_memory, "--kv-cache-memory"),
     )
     weight_fmt, weight_bytes = parse_weights(weights)
+    if target is not None:
+        chosen = chosen.on_device(target.kind)
+    if ctx_size is not None and seq is not None:
+        raise UsageError("give --seq (tokens per slot) or --ctx-size (llama.cpp's -c), not both")
+    k_dtype = cache_type(cache_type_k, "--cache-type-k", k_dtype, kv_dtype, chosen.name)
+    v_dtype = cache_type(cache_type_v, "--cache-type-v", v_dtype, kv_dtype, chosen.name)
     base = "fp16" if kv_dtype is None else kv_dtype  # an empty name is an error, not fp16
     k_fmt = kv_format(base if k_dtype is None else k_dtype)
     v_fmt = kv_format(base if v_dtype is None else v_dtype)

@@ -9,6 +9,7 @@ from kvcalc.fitting import FitResult
 from kvcalc.render import SCHEMA_VERSION, bin_, count, dec, new_table, plural
 from kvcalc.render_engine import log_lines
 from kvcalc.render_grid import Verbatim
+from kvcalc.render_offload import offload_json, offload_lines
 from kvcalc.spec import HardwareSpec
 from kvcalc.units import fixed
 
@@ -74,6 +75,7 @@ def fit_json(result: FitResult) -> dict[str, Any]:
         "engine": result.engine.name,
         "block_size": result.engine.page,
         "engine_report": log_lines(result.report),
+        "offload": offload_json(result.offload) if result.offload else None,
     }
 
 
@@ -185,6 +187,8 @@ def fit_tables(result: FitResult) -> list[Any]:
             f"[bold red]Does not fit:[/bold red] weights and overhead exceed usable memory "
             f"by {dec(-b.kv_bytes)} ({bin_(-b.kv_bytes)})"
         )
+        if result.offload is not None:  # all layers on the GPU do not fit; some may
+            lines += offload_lines(result.offload, result.target.name)
         return lines
     lines.append(context_line(result))
     lines.append(
@@ -207,6 +211,8 @@ def fit_tables(result: FitResult) -> list[Any]:
         engine = result.engine
         lines.append(f"{engine.name} would log ({engine.title}):")
         lines += [Verbatim(f"  {line}") for line in report]
+    if result.offload is not None:
+        lines += offload_lines(result.offload, result.target.name)
     lines += [f"[bold yellow]warning:[/bold yellow] {w}" for w in result.warnings]
     return lines
 

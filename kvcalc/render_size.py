@@ -9,7 +9,6 @@ from typing import Any
 from kvcalc.api import SizeAnswer
 from kvcalc.render import SCHEMA_VERSION, bin_, both, count, dec, new_table, plural, ratio_text
 from kvcalc.render_engine import log_lines
-from kvcalc.render_fit import fit_json, point_line
 from kvcalc.render_grid import Verbatim
 from kvcalc.sizing import GroupSize, Variant
 from kvcalc.spec import ModelSpec
@@ -91,6 +90,8 @@ def size_json(answer: SizeAnswer, explain: list[str]) -> dict[str, Any]:
     if explain:
         payload["explain"] = explain
     if answer.fit is not None:
+        from kvcalc.render_fit import fit_json
+
         payload["fit"] = fit_json(answer.fit)
     return payload
 
@@ -173,6 +174,8 @@ def size_tables(answer: SizeAnswer, explain: list[str]) -> list[Any]:
     log = [f"{engine.name} would log:", *(Verbatim(f"  {line}") for line in report)]
     out = [header(spec), groups, variants, summary, *(log if report else [])]
     if answer.fit is not None:
+        from kvcalc.render_fit import point_line
+
         out.append(point_line(answer.fit))
     return out + ([""] + explain if explain else [])
 

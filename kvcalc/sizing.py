@@ -119,7 +119,8 @@ def group_size(
         v_token_bytes=v_token,
         k_bytes=slots * k_token,
         v_bytes=slots * v_token,
-        state_bytes=group.count * batch * cache.state_bytes(),  # fixed per request
+        # fixed per request (llama.cpp: per slot, which may be more than the requests)
+        state_bytes=group.count * engine.state_requests(batch) * cache.state_bytes(),
     )
 
 
@@ -153,6 +154,7 @@ def size(
     """
     if seq < 0 or batch < 1:
         raise UsageError(f"need seq >= 0 and batch >= 1, got seq={seq}, batch={batch}")
+    engine.check(groups, k_format, v_format)  # a cache the engine refuses to create
     sizes = tuple(group_size(g, seq, batch, k_format, v_format, engine) for g in merge(groups))
     return SizeResult(
         seq=seq,
@@ -167,10 +169,9 @@ def size(
 def engine_groups(
     spec: ModelSpec, num_kv_heads: int | None = None, engine: Engine = IDEAL
 ) -> tuple[LayerGroup, ...]:
-    """expand(), then each layer as `engine` stores it (transformers: MLA decompressed)."""
-    return tuple(
-        LayerGroup(engine.store(g.cache, spec), g.count) for g in expand(spec, num_kv_heads)
-    )
+    """expand(), then each layer as `engine` stores it (transformers: MLA decompressed;
+    llama.cpp: its per-architecture rules)."""
+    return engine.stored(expand(spec, num_kv_heads), spec)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -256,18 +257,26 @@ def variants(
     kv_heads: int | None = None,
     engine: Engine = IDEAL,
 ) -> tuple[Variant, ...]:
-    """Each of forms(spec, kv_heads), sized at (seq, batch)."""
-    return tuple(
-        Variant(
-            name=form.name,
-            kv_heads=form.shown_heads,
-            attention=form.attention,
-            result=size(
-                engine_groups(spec, form.kv_heads, engine), seq, batch, k_format, v_format, engine
-            ),
+    """Each of forms(spec, kv_heads), sized at (seq, batch).
+
+    The model as asked must size (an engine's refusal is the answer); an MHA or MQA form
+    the engine would refuse (llama.cpp's q8_0 K rows of one 16-value head) is left out.
+    """
+    shown = []
+    for i, form in enumerate(forms(spec, kv_heads)):
+        try:
+            groups = engine_groups(spec, form.kv_heads, engine)
+            result = size(groups, seq, batch, k_format, v_format, engine)
+        except UsageError:
+            if i == 0:
+                raise
+            continue
+        shown.append(
+            Variant(
+                name=form.name, kv_heads=form.shown_heads, attention=form.attention, result=result
+            )
         )
-        for form in forms(spec, kv_heads)
-    )
+    return tuple(shown)
 
 
 def divisors(n: int) -> list[int]:

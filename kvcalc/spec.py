@@ -49,8 +49,9 @@ class FullGroup(_Frozen):
     kind: Literal["full"]
     count: int = Field(gt=0)
     """Number of layers in this group."""
-    num_kv_heads: int | None = Field(default=None, gt=0)
-    """KV heads in these layers, when they differ from the model's num_kv_heads."""
+    num_kv_heads: int | None = Field(default=None, ge=0)
+    """KV heads in these layers, when they differ from the model's num_kv_heads; 0 for an
+    attention layer that keeps no K/V (Deci/Nemotron-NAS "linear" and no-op layers)."""
 
 
 class SlidingGroup(_Frozen):
@@ -60,7 +61,7 @@ class SlidingGroup(_Frozen):
     count: int = Field(gt=0)
     window: int = Field(gt=0)
     """Tokens each layer attends to and keeps (Mistral v0.1: 4096)."""
-    num_kv_heads: int | None = Field(default=None, gt=0)
+    num_kv_heads: int | None = Field(default=None, ge=0)
 
 
 class ChunkedGroup(_Frozen):
@@ -74,7 +75,7 @@ class ChunkedGroup(_Frozen):
     count: int = Field(gt=0)
     chunk: int = Field(gt=0)
     """Tokens per attention chunk (config.json attention_chunk_size)."""
-    num_kv_heads: int | None = Field(default=None, gt=0)
+    num_kv_heads: int | None = Field(default=None, ge=0)
 
 
 class LatentGroup(_Frozen):
@@ -123,6 +124,9 @@ class MambaGroup(_Frozen):
     """SSM state size per channel (mamba_d_state)."""
     d_conv: int = Field(gt=0)
     """Convolution kernel width (mamba_d_conv); the cache keeps d_conv - 1 columns."""
+    n_groups: int = Field(default=0, ge=0)
+    """Mamba-2's groups of B/C projections (n_groups); the convolution also runs over them,
+    widening the conv state by 2 x n_groups x d_state channels.  0 for Mamba-1."""
     state_dtype: StateDtype = "bf16"
     """Element format of the state (engines default to the model dtype)."""
 
@@ -199,6 +203,35 @@ def unroll(groups: tuple[LayerGroupSpec, ...]) -> list[CacheGroupSpec]:
 RepeatGroup.model_rebuild()  # resolve the recursive LayerGroupSpec reference
 
 
+class WeightPart(_Frozen):
+    """The weights of one part of a model as its GGUF lays them out: llama.cpp places each
+    part on one device (src/llama-model.cpp load_tensors), so partial offload moves parts."""
+
+    part: int = Field(ge=-1)
+    """-1: the input (token embeddings, always on the CPU); 0 .. n-1: a repeating layer;
+    n (num_layers): the output head (its norm, and token_embd again when tied)."""
+    nbytes: int = Field(ge=0)
+    """Bytes of its tensors as stored."""
+    cuda_bytes: int = Field(ge=0)
+    """The same tensors in a CUDA buffer: each padded to 128 bytes, quantized rows
+    widened to a multiple of 512 values (ggml-cuda.cu get_alignment, get_alloc_size)."""
+    first: int = Field(ge=0)
+    """File offset of its first tensor byte."""
+    last: int = Field(ge=0)
+    """File offset one past its last tensor byte."""
+
+
+class GgufLayout(_Frozen):
+    """What a GGUF's tensor table says for llama.cpp's partial offload (-ngl)."""
+
+    parts: tuple[WeightPart, ...]
+    vocab_size: int = Field(ge=0)
+    """Rows of token_embd: the logits per token the compute buffer holds."""
+    widest_activation: int = Field(ge=0)
+    """The widest per-token activation of a layer (feed-forward length, experts used x
+    expert length, attention width): a term of the compute-buffer estimate."""
+
+
 def _check_weight_dtype(name: str) -> str:
     try:
         return weight_format(name).name
@@ -224,6 +257,16 @@ class ModelSpec(_Frozen):
 
     params: int | None = Field(default=None, gt=0)
     """Total parameter count (weights), an exact integer where the config allows."""
+    architecture: str | None = None
+    """llama.cpp's name for the architecture, as a GGUF's general.architecture holds it
+    (llama, qwen2, gemma2, deepseek2, ...; Mistral 7B is llama).  llama.cpp decides by it
+    which layers run a sliding window (src/models/<arch>.cpp), so --engine llamacpp reads it."""
+    gguf: GgufLayout | None = None
+    """Set by the GGUF importer: per-part weight bytes and file ranges (partial offload)."""
+    legacy_mla_gguf: bool = False
+    """A DeepSeek2 GGUF from before llama.cpp's MLA layout (no attention.key_length_mla /
+    value_length_mla keys, one attn_kv_b tensor): llama.cpp runs it as multi-head attention
+    and caches full per-head K (head_dim) and V (v_head_dim) for every query head."""
     weight_bytes: int | None = Field(default=None, gt=0)
     """Exact bytes of the checkpoint's tensors (from safetensors headers), when known;
     used instead of params x weight_dtype unless --weights asks for another format."""
@@ -235,9 +278,10 @@ class ModelSpec(_Frozen):
     num_layers: int = Field(gt=0, le=MAX_LAYERS)
     """Decoder layers (config.json num_hidden_layers); at most a million, so unrolling a
     layer pattern stays bounded in memory."""
-    num_query_heads: int = Field(gt=0)
-    """Attention (query) heads (num_attention_heads)."""
-    num_kv_heads: int = Field(gt=0)
+    num_query_heads: int = Field(ge=0)
+    """Attention (query) heads (num_attention_heads); 0 only for a model without attention
+    layers (Mamba, whose GGUF says head_count 0)."""
+    num_kv_heads: int = Field(ge=0)
     """Key/value heads (num_key_value_heads; equal to query heads for MHA, 1 for MQA)."""
     hidden_size: int = Field(gt=0)
     """Model width (hidden_size)."""
@@ -255,7 +299,13 @@ class ModelSpec(_Frozen):
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelSpec:
-        if self.head_dim is None and self.hidden_size % self.num_query_heads:
+        if (self.num_query_heads == 0 or self.num_kv_heads == 0) and self.per_head_kv:
+            raise ValueError(
+                "num_query_heads and num_kv_heads must be at least 1 when a layer keeps K/V "
+                "per head (0 only for models without attention layers)"
+            )
+        heads = self.num_query_heads
+        if self.head_dim is None and heads and self.hidden_size % heads:
             raise ValueError(
                 f"hidden_size {self.hidden_size} is not divisible by num_query_heads "
                 f"{self.num_query_heads}; give head_dim explicitly"
@@ -279,12 +329,12 @@ class ModelSpec(_Frozen):
         return self
 
     def kv_head_counts(self) -> set[int]:
-        """Every KV head count used by some layer."""
+        """Every KV head count some layer uses (0, a layer without K/V, is not a count)."""
         counts = {self.num_kv_heads}
         for group in self.cache_groups():
             if isinstance(group, PerHeadGroup) and group.num_kv_heads is not None:
                 counts.add(group.num_kv_heads)
-        return counts
+        return counts - {0}
 
     def cache_groups(self) -> list[CacheGroupSpec]:
         """The layer groups in order, repeats unrolled; a model without `layers` is one
@@ -331,9 +381,9 @@ class ModelSpec(_Frozen):
     @property
     def k_head_dim(self) -> int:
         """K width per head: explicit head_dim, else hidden/heads (4096 / 32 = 128)."""
-        return (
-            self.head_dim if self.head_dim is not None else self.hidden_size // self.num_query_heads
-        )
+        if self.head_dim is not None:
+            return self.head_dim
+        return self.hidden_size // self.num_query_heads if self.num_query_heads else 0
 
     @property
     def resolved_v_head_dim(self) -> int:

@@ -1,5 +1,8 @@
 """The deployment vocabulary: every option a question can carry, its flag and its meaning.
 
+ENGINE_SETTINGS are options only some engines take (engines/*.py SETTINGS say which);
+the rest apply to every engine.
+
 kvcalc.options.setup() takes these names as keywords (the Python API); the CLI offers
 each as the flag written here, on every command where it means something.
 """
@@ -9,7 +12,8 @@ from __future__ import annotations
 COUNT = "plain digits, or k/m = x1000 and K/M = x1024 (32k = 32,000 tokens, 32K = 32,768)"
 SIZE = "B, KB/MB/GB/TB (x1000), KiB/MiB/GiB/TiB (x1024); e.g. 24GB, 80GiB"
 
-# name -> (flags, metavar, help).  Every value arrives as text (or a bool) and kvcalc.options
+# name -> (flags, metavar, help); a flag pair "--x/--no-x" is an on/off switch.
+# Every value arrives as text (or a bool) and kvcalc.options
 # parses it with one grammar, so --tp 2_0 is refused the same way as --seq 2__048.
 OPTIONS: dict[str, tuple[tuple[str, ...], str | None, str]] = {
     "seq": (
@@ -64,7 +68,8 @@ OPTIONS: dict[str, tuple[tuple[str, ...], str | None, str]] = {
         "NAME",
         "Size as this engine allocates: ideal (exact tokens) [default], vllm (16-token "
         "blocks), sglang (token pool + padding page), tensorrt-llm (32-token blocks; budget a "
-        "fraction of the memory free after loading), llamacpp (n_ctx padded to 256; "
+        "fraction of the memory free after loading), llamacpp (llama.cpp 0c1e570 with "
+        "llama-server's defaults and flags: -c, -np, -kvu, -ub, -fa, -ctk/-ctv, -ngl; "
         "llamacpp-b5400 for the older rules), transformers (StaticCache).",
     ),
     "block_size": (
@@ -105,6 +110,57 @@ OPTIONS: dict[str, tuple[tuple[str, ...], str | None, str]] = {
         "TOKENS",
         "TensorRT-LLM's max_tokens (max_tokens_in_paged_kv_cache): caps its pool.",
     ),
+    # llama.cpp's own flags (--engine llamacpp), with llama-server's defaults at llama.cpp
+    # 0c1e570 (llama-cpp-python 0.3.36); see engines/llamacpp.py
+    "ctx_size": (
+        ("--ctx-size", "-c"),
+        "N",
+        "llama.cpp -c: total cells; instead of --seq x requests (x slots without -kvu).",
+    ),
+    "parallel": (
+        ("--parallel", "-np"),
+        "N",
+        "llama.cpp slots [default: auto = 4 sharing one unified cache, more if --batch "
+        "asks]; with -np each slot gets its own stream unless --kv-unified.",
+    ),
+    "kv_unified": (
+        ("--kv-unified/--no-kv-unified", "-kvu/-no-kvu"),
+        None,
+        "llama.cpp: one cache shared by all slots [default: on with auto slots, off with -np].",
+    ),
+    "swa_full": (
+        ("--swa-full",),
+        None,
+        "llama.cpp: keep sliding-window layers at full length [default: off, as llama-server].",
+    ),
+    "ubatch_size": (
+        ("--ubatch-size", "-ub"),
+        "N",
+        "llama.cpp physical batch [512]: the SWA cache keeps window + n_ubatch cells.",
+    ),
+    "batch_size": (
+        ("--batch-size",),
+        "N",
+        "llama.cpp logical batch (its -b; kvcalc's -b is --batch) [2048]; caps n_ubatch.",
+    ),
+    "flash_attn": (
+        ("--flash-attn", "-fa"),
+        "on|off|auto",
+        "llama.cpp flash attention [auto = on]; off pads V to the widest layer and refuses a "
+        "quantized V.",
+    ),
+    "cache_type_k": (
+        ("--cache-type-k", "-ctk"),
+        "TYPE",
+        "llama.cpp K cache type: f16 [default], f32, bf16, q8_0, q5_1, q5_0, q4_1, q4_0, iq4_nl.",
+    ),
+    "cache_type_v": (("--cache-type-v", "-ctv"), "TYPE", "llama.cpp V cache type (as -ctk)."),
+    "n_gpu_layers": (
+        ("--n-gpu-layers", "-ngl", "--gpu-layers"),
+        "N",
+        "llama.cpp layers on the GPU, the output head counting as one (auto, all, or N); "
+        "with --gpu, 'fit' answers the most that fit.",
+    ),
     "kv_dtype": (
         ("--kv-dtype",),
         "DTYPE",
@@ -126,3 +182,17 @@ OPTIONS: dict[str, tuple[tuple[str, ...], str | None, str]] = {
         "Print one JSON object (raw integer bytes; schema in docs/schema/).",
     ),
 }
+
+ENGINE_SETTINGS = (
+    "block_size",
+    "ctx_size",
+    "parallel",
+    "kv_unified",
+    "swa_full",
+    "ubatch_size",
+    "batch_size",
+    "flash_attn",
+    "n_gpu_layers",
+    "max_tokens",
+)
+"""Options each engine takes or refuses by its SETTINGS table (kvcalc.engines.engine)."""

@@ -34,6 +34,17 @@ def run() -> Run:
     return Run()
 
 
+@pytest.fixture(scope="session")
+def recorded_specs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ModelSpec]:
+    """The llama.cpp recording's tiny GGUFs, rebuilt byte for byte and read by kvcalc."""
+    from kvcalc.api import load_model
+    from tests.conformance.llamacpp import replay
+
+    folder = tmp_path_factory.mktemp("ggufs")
+    built = replay.build_models(replay.load_data(), folder)
+    return {name: load_model(path) for name, path in built.items()}
+
+
 def make_spec(**overrides: Any) -> ModelSpec:
     """A small valid model; override any field."""
     fields: dict[str, Any] = dict(

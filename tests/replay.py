@@ -46,7 +46,7 @@ def replay(record: dict[str, Any], measured_weights: bool) -> FitResult:
         k_format=fmt,
         v_format=fmt,
         seq=record["max_model_len"],
-        engine=engine(record["engine"], settings),
+        engine=engine(record["engine"], **settings),
     )
     return fit_model(load_model(record["model"]), question)
 

@@ -90,6 +90,11 @@ G = {
 "fits": "The question asked has an answer: the (seq, batch) point fits, or at least one request/token does.",
 "free_bytes": "Memory free after weights and overhead, when the engine takes its fraction of that (TensorRT-LLM); null otherwise.",
 "capacity_bytes": "KV bytes the engine's allocation holds: the KV budget, or TensorRT-LLM's pool of whole blocks rounded up past it.",
+"architecture": "llama.cpp's name for the architecture (general.architecture: llama, qwen2, gemma2, ...); null when unknown.",
+"gguf": "A GGUF's tensor table as llama.cpp places it (per-part weight bytes and file ranges); null for other sources.",
+"legacy_mla_gguf": "A DeepSeek2 GGUF from before llama.cpp's MLA layout: run as multi-head attention.",
+"n_groups": "Mamba-2 groups of B/C projections (0 for Mamba-1).",
+"offload": "llama.cpp's split of a GGUF's layers between one GPU and the CPU (--engine llamacpp with a GGUF on one GPU); null otherwise.",
 "used_bytes": "KV bytes per device at (seq, batch).",
 "headroom_bytes": "kv_budget_bytes - used_bytes (negative when it does not fit).",
 "models": "One entry per model.",
@@ -313,7 +318,8 @@ for f in glob.glob(f"{OUT}/*.schema.json"):
     json.dump(s, open(f, "w"), indent=2)
 print("missing", sorted(missing))
 
-NULLABLE = {"log_version", "gpu_preset", "predicted", "answer", "device_source", "dims", "cuda_memory_bytes", "sm_count", "compute_capability", "free_bytes", "params", "name", "hf_repo", "sliding_window", "layers", "checkpoint_bytes", "num_kv_heads",
+NULLABLE = {"log_version", "gpu_preset", "predicted", "answer", "device_source", "dims", "cuda_memory_bytes", "sm_count", "compute_capability",
+            "offload", "gguf", "architecture", "free_bytes", "params", "name", "hf_repo", "sliding_window", "layers", "checkpoint_bytes", "num_kv_heads",
             "configured_kv_heads", "max_context_memory", "bandwidth_gb_s", "default_util", "note", "expected",
             "factor", "mha_ratio", "kv_overtakes_weights_at_seq", "mark", "exact_value"}
 def nullable(s, key=None):
@@ -321,7 +327,7 @@ def nullable(s, key=None):
         if key in NULLABLE and "type" in s:
             t = s["type"] if isinstance(s["type"], list) else [s["type"]]
             if t == ["null"]:
-                t = [{"default_util": "string", "note": "string", "name": "string", "hf_repo": "string",
+                t = [{"offload": "object", "gguf": "object", "architecture": "string", "default_util": "string", "note": "string", "name": "string", "hf_repo": "string",
                       "expected": "string", "factor": "string", "exact_value": "string"}.get(key, "integer")]
                 if key == "layers": t = ["array"]
             if "null" not in t: t = t + ["null"]

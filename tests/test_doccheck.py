@@ -84,7 +84,7 @@ def test_console_blocks_are_rerun_and_compared(article):
     console = [r for r in article.results if r.source.startswith("$")]
     assert {r.source for r in console} == {
         "$ kvcalc size llama3-70b --seq 2048 --batch 32",
-        "$ kvcalc size llama2-7b --seq 4096 --engine llamacpp",
+        "$ kvcalc size llama2-7b --seq 4096 --engine llamacpp -np 1",
     }
     bad = [(r.line, r.figure, r.verdict, r.exact_text, factor(r)) for r in console if not r.ok]
     # llama.cpp logs 32 layers x 4,096 cells x 2 x 4,096 values x 2 B = 2,048 MiB

@@ -51,18 +51,31 @@ def test_llamacpp_pads_n_ctx_to_256_and_sizes_the_swa_cache():
     assert sized("llama3-8b", 35000, 1, "llamacpp").total_bytes == 35072 * 32 * 4096
     # legacy: padded to 32: 35,008
     assert sized("llama3-8b", 35000, 1, "llamacpp-b5400").total_bytes == 35008 * 32 * 4096
-    # Gemma 2 9B, window 4,096, 32,768 tokens x 2 seqs: n_ctx = 65,536 for 21 full layers;
-    # SWA: min(65,536, pad(4,096 x 2 + 512, 256) = 8,704) for the 21 sliding layers
+    # Gemma 2 9B, window 4,096, 32,768 tokens x 2 requests.  llama-server's auto slots
+    # (no -np): 4 slots share one unified cache of -c 65,536 cells for the 21 full layers;
+    # SWA: min(65,536, pad(4,096 x 4 slots + 512, 256) = 16,896) for the 21 sliding layers
     result = sized("gemma-2-9b", 32768, 2, "llamacpp")
-    cells = sorted({g.cells for g in result.groups})
-    assert cells == [8704, 65536]
+    assert sorted({g.cells for g in result.groups}) == [16896, 65536]
+    # -np 2 -kvu: 2 slots share the cache: pad(4,096 x 2 + 512, 256) = 8,704
+    spec, unified = load_model("gemma-2-9b"), engine("llamacpp", parallel=2, kv_unified=True)
+    result = size(engine_groups(spec, None, unified), 32768, 2, FP16, FP16, unified)
+    assert sorted({g.cells for g in result.groups}) == [8704, 65536]
+    # -np 2: one stream per slot, -c 65,536 -> 2 x 32,768 cells; the window counts once
+    # per stream: pad(4,096 + 512, 256) = 4,608 cells x 2 streams = 9,216
+    streams = engine("llamacpp", parallel=2)
+    result = size(engine_groups(spec, None, streams), 32768, 2, FP16, FP16, streams)
+    assert sorted({g.cells for g in result.groups}) == [9216, 65536]
 
 
-def test_llamacpp_keeps_recurrent_state_in_f32():
+def test_llamacpp_keeps_recurrent_state_in_f32_one_row_per_slot():
     # Jamba: a Mamba layer's state is (24,576 + 131,072) values; bf16 in the ideal
-    # profile, f32 in llama.cpp: 2 x the bytes
+    # profile, f32 in llama.cpp: 2 x the bytes, and one row for each of the 4 auto slots
     ideal = sized("jamba-v0.1", 4096, 1, "ideal").state_bytes
-    assert sized("jamba-v0.1", 4096, 1, "llamacpp").state_bytes == 2 * ideal
+    assert sized("jamba-v0.1", 4096, 1, "llamacpp").state_bytes == 4 * 2 * ideal
+    one_slot = engine("llamacpp", parallel=1)
+    spec = load_model("jamba-v0.1")
+    result = size(engine_groups(spec, None, one_slot), 4096, 1, FP16, FP16, one_slot)
+    assert result.state_bytes == 2 * ideal
 
 
 def test_transformers_caches_mla_decompressed():
@@ -112,9 +125,11 @@ def test_transformers_caches_mla_decompressed():
     ],
 )
 def test_llamacpp_log_line(model, seq, k, v, line):
-    chosen = engine("llamacpp")
-    result = sized(model, seq, 1, "llamacpp", k, v)
-    assert log_lines(chosen.size_report(result, kv_format(k), kv_format(v)))[0] == line
+    chosen = engine("llamacpp", parallel=1)
+    spec, kf, vf = load_model(model), kv_format(k), kv_format(v)
+    result = size(engine_groups(spec, None, chosen), seq, 1, kf, vf, chosen)
+    printed = log_lines(chosen.size_report(result, kf, vf))
+    assert [text for text in printed if "size = " in text and "buffer" not in text] == [line]
 
 
 def test_llamacpp_legacy_kv_self_size_line():
@@ -223,12 +238,12 @@ def test_engine_names_and_flags_are_checked():
     with pytest.raises(UnknownNameError, match="vllm"):
         engine("vlm")
     with pytest.raises(UsageError, match="block-size"):
-        engine("llamacpp", {"block_size": 32})
+        engine("llamacpp", 32)
     with pytest.raises(UsageError, match="q8_0"):
         engine("vllm").check_formats(kv_format("q8_0"), kv_format("q8_0"))
     with pytest.raises(UsageError, match="one cache dtype"):
         engine("vllm").check_formats(kv_format("fp8"), FP16)
-    assert engine("vllm", {"block_size": 32}).page == 32
+    assert engine("vllm", 32).page == 32
 
 
 @given(
@@ -292,9 +307,10 @@ def chunked_toy(name: str, seq: int, batch: int) -> int:
         ("vllm", 4 * 2 * 20_000 * 512),  # 81,920,000
         # SGLang keeps every layer at full length: 2 x 20,000 + 1 padding slot
         ("sglang", 4 * (2 * 20_000 + 1) * 512),  # 81,922,048
-        # llama.cpp: n_ctx = pad(40,000, 256) = 40,192; the chunked (SWA) cache keeps
-        # min(40,192, pad(8,192 x 2 + 512 = 16,896, 256)) = 16,896 cells
-        ("llamacpp", 3 * 16_896 * 512 + 1 * 40_192 * 512),  # 46,530,560
+        # llama.cpp: n_ctx = pad(40,000, 256) = 40,192; llama-server's 4 auto slots share
+        # it, and the chunked (SWA) cache keeps min(40,192, pad(8,192 x 4 + 512, 256) =
+        # 33,280) cells
+        ("llamacpp", 3 * 33_280 * 512 + 1 * 40_192 * 512),  # 71,700,480
     ],
 )
 def test_chunked_local_attention_under_every_engine(name, expected):

@@ -34,7 +34,6 @@ BAD = [
     ("size llama3-8b --engine sglang --k-dtype fp8", 2, "one cache dtype for K and V"),
     ("size llama3-8b --block-size 16", 2, "sglang, sglang-0.4 and tensorrt-llm"),
     ("size llama3-8b --engine vllm --block-size 0", 2, "between 1 and"),
-    ("size mistral-7b --engine llamacpp-b5400", 2, "sliding-window layers"),
     ("size llama3-8b --engine transformers --kv-dtype q8_0", 2, "QuantizedCache"),
     ("size", 2, "Missing argument 'MODEL'"),
     ("size llama3-8b --frobnicate", 2, "No such option"),

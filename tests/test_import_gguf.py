@@ -146,22 +146,49 @@ def test_recurrent_layers(tmp_path):
     assert result.k_bytes + result.v_bytes == 10 * 8 * 128 * 2 * 2
 
 
-def test_other_recurrent_architectures_are_refused_not_guessed(tmp_path):
-    # qwen3next stores ssm.* fields too, but its Gated DeltaNet state is not Mamba's
+def test_qwen3next_state_by_interval_matches_the_preset(tmp_path):
+    # Qwen3-Next as convert_hf_to_gguf writes it: one head_count_kv for every layer, the
+    # recurrent layers being all but every 4th; ssm.state_size = key head dim 128,
+    # group_count = 16 key heads, time_step_rank = 32 value heads, inner 32 x 128
     path = write(
         tmp_path / "q.gguf",
         "qwen3next",
+        layers=48,
+        heads=16,
+        kv=2,
+        hidden=2048,
+        context=262144,
+        extra=[
+            ("add_key_length", 256),
+            ("add_value_length", 256),
+            ("add_ssm_inner_size", 4096),
+            ("add_ssm_state_size", 128),
+            ("add_ssm_conv_kernel", 4),
+            ("add_ssm_group_count", 16),
+            ("add_ssm_time_step_rank", 32),
+            ("add_full_attention_interval", 4),
+        ],
+    )
+    spec, _ = spec_from_gguf(path)
+    assert spec.architecture == "qwen3next"
+    # 36 DeltaNet layers x (8,192 x 3 + 32 x 128 x 128) x 2 B + 12 x 24,576 B/token... as
+    # the preset: 12 attention layers x 2 x 256 x 2 B x 2 = 24,576 B per token
+    assert bytes_at(spec, 1000) == bytes_at(load_model("qwen3-next-80b-a3b"), 1000)
+
+
+def test_other_recurrent_architectures_are_refused_not_guessed(tmp_path):
+    # nemotron_h marks its Mamba-2 layers by head_count_kv 0 too, but kvcalc does not read
+    # its mixer's state from GGUF
+    path = write(
+        tmp_path / "n.gguf",
+        "nemotron_h",
         layers=4,
         heads=16,
         kv=[0, 0, 0, 2],
         hidden=2048,
-        extra=[
-            ("add_ssm_inner_size", 4096),
-            ("add_ssm_state_size", 128),
-            ("add_ssm_conv_kernel", 4),
-        ],
+        extra=[("add_ssm_inner_size", 4096), ("add_ssm_state_size", 128)],
     )
-    with pytest.raises(SpecError, match="recurrent layer of architecture 'qwen3next'"):
+    with pytest.raises(SpecError, match="recurrent layer of architecture 'nemotron_h'"):
         spec_from_gguf(path)
 
 

@@ -155,6 +155,13 @@ def test_config_matches_preset(preset, seq):
     assert imported.max_context == expected.max_context
 
 
+@pytest.mark.parametrize("preset", sorted(CONFIGS))
+def test_config_names_the_gguf_architecture_of_the_preset(preset):
+    # what llama.cpp's converter writes as general.architecture (Mistral -> llama, ...)
+    imported, _ = spec_from_config(CONFIGS[preset], "config.json", preset)
+    assert imported.architecture == load_model(preset).architecture is not None
+
+
 def test_falcon_7b_is_one_kv_head_not_71():
     spec, _ = spec_from_config(CONFIGS["falcon-7b"], "config.json", "falcon-7b")
     assert spec.num_kv_heads == 1

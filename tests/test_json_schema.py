@@ -101,3 +101,18 @@ def test_the_json_doc_lists_every_key_with_its_meaning():
     doc = (SCHEMAS.parent / "json.md").read_text()
     for key, uses in found.items():
         assert f"| `{key}` | {uses[0]['description']} |" in doc, key
+
+
+def test_fit_with_a_gguf_offload_matches_its_schema(run, tmp_path):
+    from tests.conformance.llamacpp.models import by_name
+
+    path = tmp_path / "gemma3.gguf"
+    by_name()["gemma3"].build(path).write()
+    args = ["fit", str(path), "--engine", "llamacpp", "--mem", "20MiB", "-np", "1"]
+    result = run(*args, "--seq", "4096", "--overhead", "2MiB", "--json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["offload"] is not None
+    jsonschema.validate(data, schema("fit"))
+    model = run("models", str(path), "--json")
+    jsonschema.validate(json.loads(model.stdout), schema("model"))

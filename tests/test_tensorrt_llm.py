@@ -41,9 +41,9 @@ def trt_fit(
     seq: int | None = None,
 ):
     """A fit on `free` bytes of memory left after loading (the log's 'available')."""
-    chosen = configure(TRT, "block_size", tokens_per_block)
+    chosen = configure(TRT, block_size=tokens_per_block)
     if max_tokens is not None:
-        chosen = configure(chosen, "max_tokens", max_tokens)
+        chosen = configure(chosen, max_tokens=max_tokens)
     fmt = kv_format(dtype)
     q = Question(
         target=make_target(None, free, None),
@@ -119,7 +119,7 @@ def test_max_tokens_caps_the_pool_before_rounding_up():
 
 def test_max_tokens_is_tensorrt_llm_only():
     with pytest.raises(UsageError, match="--max-tokens applies to tensorrt-llm, not vllm"):
-        configure(engine("vllm"), "max_tokens", 1000)
+        configure(engine("vllm"), max_tokens=1000)
 
 
 def test_recurrent_models_are_not_reproduced():

@@ -44,4 +44,9 @@ def _root(
 
 
 def main() -> None:
+    import os
+
+    # pydantic looks for plugins through importlib.metadata on first validation (~12 ms);
+    # a command-line run has none to load (an explicit setting still wins)
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     app()

@@ -6,14 +6,14 @@ from typing import Any
 
 import typer
 
-from kvcalc.cli.shared import ModelsArg, deployment, emit, refuse_no_fit, warn
+from kvcalc.cli.shared import ONE_CONFIG, ModelsArg, deployment, emit, refuse_no_fit, warn
 
 app = typer.Typer(rich_markup_mode=None)
 
 
 @app.command()
 @deployment(
-    refuse={"bandwidth": "see 'kvcalc decode MODEL --bandwidth' for each model"},
+    refuse={**ONE_CONFIG, "bandwidth": "see 'kvcalc decode MODEL --bandwidth' for each model"},
     helps={"seq": "Tokens per request [default: the smallest max context of the models]."},
 )
 def compare(models: ModelsArg, opts: Any = None, as_json: bool = False) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from kvcalc.cli.shared import ModelArg, deployment, emit, warn
+from kvcalc.cli.shared import ONE_CONFIG, ModelArg, deployment, emit, warn
 
 app = typer.Typer(rich_markup_mode=None)
 BANDWIDTH = "decode bounds time by bandwidth, not memory: give --gpu NAME or --bandwidth"
@@ -20,6 +20,7 @@ BANDWIDTH = "decode bounds time by bandwidth, not memory: give --gpu NAME or --b
         "util": "decode reads every byte it holds; no budget is planned",
         "overhead": "decode reads weights and KV; the overhead is not read per step",
         "kv_only": "every step reads the weights too",
+        **ONE_CONFIG,
     }
 )
 def decode(model: ModelArg, opts: Any = None, as_json: bool = False) -> None:

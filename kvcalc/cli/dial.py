@@ -6,13 +6,13 @@ from typing import Any
 
 import typer
 
-from kvcalc.cli.shared import ModelArg, deployment, emit, refuse_no_fit, warn
+from kvcalc.cli.shared import ONE_CONFIG, ModelArg, deployment, emit, refuse_no_fit, warn
 
 app = typer.Typer(rich_markup_mode=None)
 
 
 @app.command()
-@deployment()
+@deployment(refuse=ONE_CONFIG)
 def dial(model: ModelArg, opts: Any = None, as_json: bool = False) -> None:
     """Every valid KV-head count G (divisors of the query heads): bytes per token and total.
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from kvcalc.cli.shared import deployment, emit, refuse_no_fit, warn
+from kvcalc.cli.shared import CTX_SIZE, deployment, emit, refuse_no_fit, warn
 
 app = typer.Typer(rich_markup_mode=None)
 NOT_HERE = "fit solves for memory; see 'kvcalc decode' for bandwidth"
@@ -14,7 +14,7 @@ NOT_HERE = "fit solves for memory; see 'kvcalc decode' for bandwidth"
 
 @app.command()
 @deployment(
-    refuse={"bandwidth": NOT_HERE},
+    refuse={"bandwidth": NOT_HERE, "ctx_size": CTX_SIZE},
     helps={"batch": "Concurrent requests: answer the longest context for this many [default: 1]."},
 )
 def fit(

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from kvcalc.cli.shared import ModelsArg, deployment, emit, warn
+from kvcalc.cli.shared import ONE_CONFIG, ModelsArg, deployment, emit, warn
 
 app = typer.Typer(rich_markup_mode=None)
 
@@ -29,7 +29,7 @@ Force = Annotated[bool, typer.Option("--force", help="Replace --out if it exists
 
 @app.command()
 @deployment(
-    refuse={"bandwidth": "plot draws memory; see 'kvcalc decode' for time"},
+    refuse={**ONE_CONFIG, "bandwidth": "plot draws memory; see 'kvcalc decode' for time"},
     helps={"seq": "Tokens per request when --x batch; marked when --x seq."},
 )
 def plot(

@@ -18,14 +18,29 @@ import typer
 
 from kvcalc.vocabulary import OPTIONS
 
-FLAGS = {name: flags[0] for name, (flags, _, _) in OPTIONS.items()}
-BOOLEANS = {"kv_only", "as_json", "enforce_eager"}
+FLAGS = {name: flags[0].split("/")[0] for name, (flags, _, _) in OPTIONS.items()}
+BOOLEANS = {"kv_only", "as_json", "swa_full", "enforce_eager"}
+SWITCHES = {"kv_unified"}
+"""--x/--no-x options: None when neither is given."""
+
+
+CTX_SIZE = (
+    "--ctx-size fixes llama.cpp's -c for one configuration ('kvcalc size'); "
+    "here give --seq, the tokens one slot holds"
+)
+ONE_CONFIG = {
+    "ctx_size": CTX_SIZE,
+    "n_gpu_layers": "-ngl splits layers between GPU and CPU: see 'kvcalc fit' and 'kvcalc size'",
+}
+"""llama.cpp options only `size` (and, for -ngl, `fit`) can answer for."""
 
 
 def option_type(name: str, help_text: str) -> Any:
     flags, metavar, _ = OPTIONS[name]
     if name in BOOLEANS:
         return Annotated[bool, typer.Option(*flags, help=help_text)]
+    if name in SWITCHES:
+        return Annotated[bool | None, typer.Option(*flags, help=help_text)]
     return Annotated[str | None, typer.Option(*flags, metavar=metavar, help=help_text)]
 
 
@@ -63,7 +78,7 @@ def deployment(
 
             given = {name: values.pop(name) for name in OPTIONS}
             for name, reason in refused.items():
-                if given[name] not in (None, False):
+                if given[name] is not None and not (name in BOOLEANS and given[name] is False):
                     command_name = func.__name__.strip("_")
                     raise UsageError(f"{FLAGS[name]} does not apply to '{command_name}': {reason}")
             as_json = given.pop("as_json")
@@ -101,7 +116,8 @@ def emit(as_json: bool, payload: Callable[[], Any], tables: Callable[[], list[An
 def refuse_no_fit(results: Sequence[Any], opts: Any) -> None:
     """After the answer is printed: exit 1 when a budget question has no answer, with the
     first failing model's shortfall and what would fit it."""
-    failing = [r for r in results if not r.fits]
+    # llama.cpp on a GPU: an -ngl split that fits answers the question too
+    failing = [r for r in results if not r.fits and not (r.offload and r.offload.fits)]
     if not failing:
         return
     from kvcalc.api import what_would_fit

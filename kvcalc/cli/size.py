@@ -40,11 +40,12 @@ def size(
     """
     from kvcalc import api
     from kvcalc import render_size as render
-    from kvcalc.explain import explain as explain_size
 
     answer = api.size(model, kv_heads=kv_heads, attention=attention, setup=opts, warn=warn)
     lines = []
     if explain:
+        from kvcalc.explain import explain as explain_size
+
         steps = explain_size(answer.spec, answer.result, opts.k_format, opts.v_format, opts.engine)
         lines = render.explain_text(steps, answer.total_bytes)
     emit(

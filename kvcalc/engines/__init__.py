@@ -6,7 +6,7 @@ must state a rule for every kind in layers.CACHE_KINDS; tests enumerate the pair
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import importlib
 from dataclasses import replace
 from difflib import get_close_matches
 from typing import Any
@@ -23,33 +23,44 @@ from kvcalc.engines.base import (
     pad,
 )
 from kvcalc.engines.ideal import IDEAL
-from kvcalc.engines.llamacpp import LLAMACPP, LLAMACPP_B5400
-from kvcalc.engines.sglang import SGLANG, SGLANG_04
-from kvcalc.engines.tensorrt_llm import TENSORRT_LLM
-from kvcalc.engines.transformers import TRANSFORMERS
-from kvcalc.engines.vllm import VLLM, VLLM_019
 from kvcalc.errors import UnknownNameError, UsageError
 
-ENGINES: dict[str, Engine] = {
-    e.name: e
-    for e in (
-        IDEAL,
-        VLLM,
-        VLLM_019,
-        SGLANG,
-        SGLANG_04,
-        TENSORRT_LLM,
-        LLAMACPP,
-        LLAMACPP_B5400,
-        TRANSFORMERS,
-    )
+# name -> (module, profile): a profile's module is imported when it is asked for, so a
+# question for the ideal engine loads none of the others (a few ms each at start-up)
+REGISTRY = {
+    "ideal": ("ideal", "IDEAL"),
+    "vllm": ("vllm", "VLLM"),
+    "vllm-0.19": ("vllm", "VLLM_019"),
+    "sglang": ("sglang", "SGLANG"),
+    "sglang-0.4": ("sglang", "SGLANG_04"),
+    "tensorrt-llm": ("tensorrt_llm", "TENSORRT_LLM"),
+    "llamacpp": ("llamacpp", "LLAMACPP"),
+    "llamacpp-b5400": ("llamacpp", "LLAMACPP_B5400"),
+    "transformers": ("transformers", "TRANSFORMERS"),
 }
+
+
+def profile(key: str) -> Engine:
+    module, attribute = REGISTRY[key]
+    chosen: Engine = getattr(importlib.import_module(f"kvcalc.engines.{module}"), attribute)
+    return chosen
+
+
+def all_engines() -> dict[str, Engine]:
+    """Every engine profile by name (imports every engine module)."""
+    return {key: profile(key) for key in REGISTRY}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ENGINES":  # the full table, for callers that enumerate engines
+        return all_engines()
+    raise AttributeError(f"module 'kvcalc.engines' has no attribute {name!r}")
 _ALIASES = {
+    "vllm-0.20": "vllm",
+    "vllm-0.19.0": "vllm-0.19",
     "llama.cpp": "llamacpp",
     "hf": "transformers",
     "exact": "ideal",
-    "vllm-0.20": "vllm",
-    "vllm-0.19.0": "vllm-0.19",
     "trtllm": "tensorrt-llm",
     "tensorrt_llm": "tensorrt-llm",
     "tensorrtllm": "tensorrt-llm",
@@ -73,43 +84,41 @@ __all__ = [
 ]
 
 
-def engine(name: str, settings: Mapping[str, int | bool | None] | None = None) -> Engine:
-    """An engine profile by name, with settings (SETTINGS keys: block_size, max_num_seqs,
-    ...) changed; a setting the engine lacks, or out of its bounds, is a usage error.
-
-    >>> engine("vllm", {"block_size": 32}).page
-    32
-    """
+def engine(name: str, block_size: Any = None, **settings: Any) -> Engine:
+    """An engine profile by name, with settings in the deployment vocabulary's names:
+    `block_size` (vLLM's block, SGLang's page), llama.cpp's `ctx_size`, `parallel`, ...
+    A setting the engine does not take is refused, naming the engines that do."""
     key = name.strip().lower()
     key = _ALIASES.get(key, key)
-    if key not in ENGINES:
+    if key not in REGISTRY:
         raise UnknownNameError(
             "engine",
             name,
-            get_close_matches(key, list(ENGINES), n=2, cutoff=0.5),
-            f"engines: {', '.join(ENGINES)}",
+            get_close_matches(key, list(REGISTRY), n=2, cutoff=0.5),
+            f"engines: {', '.join(REGISTRY)}",
         )
-    chosen = ENGINES[key]
-    for option, value in (settings or {}).items():
-        if value is not None and value is not False:  # None / False: not given
-            chosen = configure(chosen, option, value)
-    return chosen
+    return configure(profile(key), block_size=block_size, **settings)
 
 
-def configure(chosen: Engine, key: str, value: int | bool) -> Engine:
-    """The engine with one of its SETTINGS changed, refused where it does not apply."""
-    setting = chosen.SETTINGS.get(key)
-    if setting is None:
-        takers = [e.name for e in ENGINES.values() if key in e.SETTINGS]
-        named = ", ".join(takers[:-1]) + " and " + takers[-1] if len(takers) > 1 else takers[0]
-        raise UsageError(f"{setting_flag(key)} applies to {named}, not {chosen.name}")
-    if not setting.low <= int(value) <= setting.high:
-        raise UsageError(
-            f"{setting.flag} must be between {setting.low:,} and {setting.high:,}, got {value}"
-        )
-    changes: dict[str, Any] = {setting.field: value}
-    return replace(chosen, **changes)
+def configure(chosen: Engine, **settings: Any) -> Engine:
+    """The engine with some of its SETTINGS changed; None means not given.  A setting the
+    engine does not take is refused, naming the engines that do."""
+    changes: dict[str, Any] = {}
+    for option, value in settings.items():
+        if value is None:  # not given (a flag not given arrives as None too)
+            continue
+        setting = chosen.SETTINGS.get(option)
+        if setting is None:
+            takers = [e.name for e in all_engines().values() if option in e.SETTINGS]
+            named = ", ".join(takers[:-1]) + " and " + takers[-1] if len(takers) > 1 else takers[0]
+            raise UsageError(f"{setting_flag(option)} applies to {named}, not {chosen.name}")
+        changes[setting.field] = setting.parse(value)
+    if not changes:
+        return chosen
+    configured = replace(chosen, **changes)
+    configured.validate()
+    return configured
 
 
 def setting_flag(key: str) -> str:
-    return next(e.SETTINGS[key].flag for e in ENGINES.values() if key in e.SETTINGS)
+    return next(e.SETTINGS[key].flag for e in all_engines().values() if key in e.SETTINGS)

@@ -15,6 +15,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from kvcalc.errors import UsageError
+from kvcalc.units import UnitError, parse_count
 
 if TYPE_CHECKING:
     from kvcalc.dtypes import ElementFormat, WeightFormat
@@ -109,12 +110,53 @@ class BudgetDefaults:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Setting:
-    """An engine setting a user may change, with the flag that sets it and its bounds."""
+    """An engine setting a user may change, with the flag that sets it and its bounds.
+
+    kind: "count" (a whole number in [low, high]), "flag" (given or not), "switch"
+    (--x / --no-x), "choice" (one of `choices`), "layers" (a count, or auto / all).
+    """
 
     field: str
     flag: str
-    low: int
-    high: int
+    low: int = 0
+    high: int = 0
+    kind: str = "count"
+    choices: tuple[str, ...] = ()
+
+    def parse(self, value: Any) -> Any:
+        """The value as the engine field holds it; a bad value is a UsageError naming the flag."""
+        if self.kind in ("flag", "switch"):
+            if not isinstance(value, bool):
+                raise UsageError(f"{self.flag} takes no value, got {value!r}")
+            return value
+        if self.kind == "choice":
+            text = str(value).strip().lower()
+            if text not in self.choices:
+                raise UsageError(f"{self.flag} must be {' | '.join(self.choices)}, not {value!r}")
+            return text
+        if self.kind == "layers":
+            # llama.cpp's -ngl: auto = -1 (fit decides), all = -2 (every layer)
+            text = str(value).strip().lower()
+            if text in ("auto", "all"):
+                return -1 if text == "auto" else -2
+        number = parse_count_value(value, self.flag)
+        if not self.low <= number <= self.high:
+            raise UsageError(
+                f"{self.flag} must be between {self.low:,} and {self.high:,}, got {value}"
+            )
+        return number
+
+
+def parse_count_value(value: Any, flag: str) -> int:
+    """A whole number given as an int or as text in kvcalc's count grammar ('512', '32K')."""
+    if isinstance(value, bool):
+        raise UsageError(f"{flag} must be a whole number, got {value!r}")
+    if isinstance(value, int):
+        return value
+    try:
+        return parse_count(str(value))
+    except UnitError as exc:
+        raise UsageError(f"{flag}: {exc}") from None
 
 
 class LogRecord:
@@ -324,6 +366,68 @@ class Engine:
                     f"({cache.label}): {rule.formats_why}; it offers "
                     f"{', '.join(sorted(rule.formats))} for them"
                 )
+
+    def stored(self, groups: tuple[LayerGroup, ...], spec: ModelSpec) -> tuple[LayerGroup, ...]:
+        """The model's layers as this engine stores them: each layer by its kind's rule,
+        then whatever the engine decides over the whole model (llama.cpp widens every V
+        row to the widest layer's when flash attention is off)."""
+        from kvcalc.layers import LayerGroup
+
+        return tuple(LayerGroup(self.store(g.cache, spec), g.count) for g in groups)
+
+    def check(
+        self, groups: tuple[LayerGroup, ...], k_fmt: ElementFormat, v_fmt: ElementFormat
+    ) -> None:
+        """Refuse, with the engine's own reason, a cache it would not create (a UsageError)."""
+
+    def state_requests(self, batch: int) -> int:
+        """Requests whose recurrent state is allocated for `batch` requests: one each here;
+        llama.cpp allocates one per slot."""
+        return batch
+
+    def slot_tokens(self, batch: int) -> int | None:
+        """Tokens one request can hold when the engine's own settings fix it (llama.cpp's
+        -c: n_ctx_seq); None: the question's --seq decides."""
+        return None
+
+    def validate(self) -> None:
+        """Refuse a combination of settings the engine itself refuses (a UsageError)."""
+
+    def model_report(
+        self,
+        spec: ModelSpec,
+        result: SizeResult,
+        k_fmt: ElementFormat,
+        v_fmt: ElementFormat,
+        kv_heads: int | None,
+    ) -> tuple[LogRecord, ...]:
+        """What the engine logs for this model at (seq, batch): size_report, unless the
+        engine's settings need the model itself (llama.cpp's -ngl split)."""
+        return self.size_report(result, k_fmt, v_fmt)
+
+    def offload_answer(
+        self,
+        spec: ModelSpec,
+        *,
+        device_kind: str,
+        device_bytes: int,
+        devices: int,
+        util: Fraction,
+        overhead_bytes: int | None,
+        seq: int | None,
+        batch: int,
+        kv_heads: int | None,
+        k_fmt: ElementFormat,
+        v_fmt: ElementFormat,
+    ) -> Any:
+        """The engine's split of layers between one GPU and the CPU, where it has one
+        (llama.cpp's -ngl; kvcalc.offload.OffloadAnswer); None for every other engine."""
+        return None
+
+    def on_device(self, kind: str) -> Engine:
+        """The engine running on a device of this kind (gpu | cpu | unified); most engines
+        do not change, llama.cpp names its buffers after the backend."""
+        return self
 
     def slots(self, cache: LayerCache, seq: int, batch: int) -> int:
         """Token slots one layer of this kind keeps for `batch` requests of `seq` tokens."""

@@ -183,7 +183,7 @@ class Vllm(Engine):
         "max_num_batched_tokens": Setting(
             field="max_num_batched_tokens", flag="--max-num-batched-tokens", low=1, high=1 << 40
         ),
-        "enforce_eager": Setting(field="enforce_eager", flag="--enforce-eager", low=0, high=1),
+        "enforce_eager": Setting(field="enforce_eager", flag="--enforce-eager", kind="flag"),
         "kv_cache_memory": Setting(
             field="kv_cache_memory_bytes", flag="--kv-cache-memory", low=1, high=1 << 60
         ),

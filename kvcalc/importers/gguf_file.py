@@ -3,14 +3,18 @@
 Only metadata and the tensor table are read (the reader memory-maps the file;
 no tensor data is touched).  Keys follow llama.cpp's names under the model's
 architecture prefix: `{arch}.block_count`, `{arch}.attention.head_count_kv`
-(a number, or one entry per layer where 0 marks a recurrent layer),
-`{arch}.attention.key_length` / `value_length`, `{arch}.attention.sliding_window`
-and `sliding_window_pattern`, `{arch}.attention.kv_lora_rank` (MLA),
-`{arch}.ssm.*` (Mamba), `{arch}.context_length`.
+(a number, or one entry per layer), `{arch}.attention.key_length` / `value_length`,
+`{arch}.attention.sliding_window` and `sliding_window_pattern`,
+`{arch}.attention.kv_lora_rank` and `key_length_mla` (MLA), `{arch}.ssm.*` (Mamba,
+Mamba-2, Gated DeltaNet), `{arch}.context_length`.
 
-llama.cpp fixes some sliding-window patterns in code rather than in the file:
-Gemma 2 and gpt-oss alternate (pattern 2), Gemma 3 has five local layers to one
-global (pattern 6).  With pattern n, layer i is local when i % n < n - 1.
+What the keys mean depends on the architecture, as in llama.cpp's loaders
+(kvcalc/archs.py): head_count_kv 0 marks a recurrent layer in Jamba but an attention
+layer without K/V in Deci; Qwen3-Next's recurrent layers are every layer but each
+4th; Gemma 2 slides over a 4,096 window when the file has none; Gemma 3 slides on
+five layers of every six (pattern 6).  With pattern n, layer i slides when
+i % n < n - 1.  A window on an architecture llama.cpp never slides (Mistral 7B v0.1
+as llama) is kept for the other engines, with a warning.
 """
 
 from __future__ import annotations
@@ -18,16 +22,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from kvcalc import archs
 from kvcalc.errors import SpecError, UsageError
 from kvcalc.importers.common import compress, slug
+from kvcalc.importers.gguf_layout import Tensor, layout
 from kvcalc.limits import MAX_GGUF_ARRAY_DEPTH
 from kvcalc.spec import ModelSpec, validate
 
-_CODE_PATTERNS = {"gemma2": 2, "gemma3": 6, "gpt-oss": 2}
-# Architectures whose recurrent layers are Mamba-1 (d_inner x (d_conv - 1) + d_inner x d_state).
-# Others (Mamba-2, Gated DeltaNet as in qwen3next) shape their state differently:
-# refused, not guessed.
-_MAMBA1_ARCHS = {"mamba", "jamba"}
+# Architectures whose recurrent state kvcalc reads from ssm.*: Mamba-1 (mamba, jamba),
+# Mamba-2 (grouped B/C) and Gated DeltaNet (qwen3next).  Others (RWKV, Nemotron-H's and
+# LFM2's mixers) shape their state differently: refused, not guessed.
+_STATE_ARCHS = {"mamba", "mamba2", "jamba", "qwen3next"}
 _FILE_TYPES = {
     "ALL_F32": "fp32",
     "MOSTLY_F16": "fp16",
@@ -107,8 +112,8 @@ def check_header(path: Path) -> None:
                 value(int(struct.unpack_from("<I", data, take(4))[0]), 0)
 
 
-def read_fields(path: Path) -> tuple[dict[str, Any], int, int]:
-    """(metadata without the tokenizer, total parameters, total tensor bytes)."""
+def read_fields(path: Path) -> tuple[dict[str, Any], int, int, list[Tensor]]:
+    """(metadata without the tokenizer, total parameters, total tensor bytes, the tensors)."""
     try:
         from gguf import GGUFReader
     except ImportError:  # pragma: no cover - gguf is a dependency
@@ -125,11 +130,27 @@ def read_fields(path: Path) -> tuple[dict[str, Any], int, int]:
         }
         params = sum(int(t.n_elements) for t in reader.tensors)
         nbytes = sum(int(t.n_bytes) for t in reader.tensors)
+        tensors = [tensor_of(t) for t in reader.tensors]
     except (KeyboardInterrupt, MemoryError):
         raise
     except Exception as exc:  # the reader raises many kinds on corrupt input
         raise SpecError(f"{path}: not a readable GGUF file ({type(exc).__name__}: {exc})") from None
-    return fields, params, nbytes
+    return fields, params, nbytes, tensors
+
+
+def tensor_of(t: Any) -> Tensor:
+    """One entry of the gguf reader's tensor table, with its type's block size."""
+    from gguf import GGML_QUANT_SIZES
+
+    block_values, block_bytes = GGML_QUANT_SIZES[t.tensor_type]
+    return Tensor(
+        name=str(t.name),
+        shape=tuple(int(n) for n in t.shape),
+        nbytes=int(t.n_bytes),
+        offset=int(t.data_offset),
+        block_values=int(block_values),
+        block_bytes=int(block_bytes),
+    )
 
 
 def per_layer(value: Any, layers: int, key: str) -> list[int]:
@@ -142,7 +163,7 @@ def per_layer(value: Any, layers: int, key: str) -> list[int]:
 
 
 def spec_from_gguf(path: Path) -> tuple[ModelSpec, list[str]]:
-    fields, params, nbytes = read_fields(path)
+    fields, params, nbytes, tensors = read_fields(path)
     warnings: list[str] = []
     arch = fields.get("general.architecture")
     if not isinstance(arch, str):
@@ -161,27 +182,25 @@ def spec_from_gguf(path: Path) -> tuple[ModelSpec, list[str]]:
     heads_each = per_layer(need("attention.head_count"), layers, "head_count")
     heads = max(heads_each)
     hidden = int(need("embedding_length"))
-    kv_each = per_layer(get("attention.head_count_kv") or heads, layers, "head_count_kv")
+    # head_count_kv defaults to head_count, layer by layer (src/llama-model.cpp load_hparams)
+    kv_value = get("attention.head_count_kv")
+    kv_each = heads_each if kv_value is None else per_layer(kv_value, layers, "head_count_kv")
     context = get("context_length")
     if context is None:
         context = 2048
         warnings.append(f"no {arch}.context_length: assumed 2,048 tokens")
-    window = get("attention.sliding_window")
-    pattern = get("attention.sliding_window_pattern") or _CODE_PATTERNS.get(arch)
-
-    def is_local(i: int) -> bool:
-        if not window:
-            return False
-        if isinstance(pattern, list):
-            return bool(pattern[i])
-        if pattern:
-            return i % int(pattern) < int(pattern) - 1
-        return True  # a window with no pattern: every layer
-
-    attention_kv = [k for k in kv_each if k > 0]
+    recurrent = recurrent_layers(arch, get, kv_each, path)
+    legacy_mla = bool(get("attention.kv_lora_rank")) and not (
+        get("attention.key_length_mla") and get("attention.value_length_mla")
+    )
+    attention_kv = [k for i, k in enumerate(kv_each) if k > 0 and not recurrent[i]]
+    widest = max(attention_kv, default=0)
+    sliding = sliding_layers(arch, get, layers, warnings)
     kinds: list[dict[str, Any]] = []
     for i in range(layers):
-        if get("attention.kv_lora_rank"):
+        if recurrent[i]:
+            kinds.append(state_group(arch, get, path, i))
+        elif get("attention.kv_lora_rank"):
             kinds.append(
                 {
                     "kind": "latent",
@@ -190,57 +209,41 @@ def spec_from_gguf(path: Path) -> tuple[ModelSpec, list[str]]:
                     "qk_rope_head_dim": int(get("rope.dimension_count") or 0),
                 }
             )
-        elif kv_each[i] == 0:
-            if arch not in _MAMBA1_ARCHS:
-                raise SpecError(
-                    f"{path}: layer {i} is a recurrent layer of architecture {arch!r}, whose state "
-                    "kvcalc does not read from GGUF yet; use its config.json instead"
-                )
-            if get("ssm.inner_size") is None:
-                raise SpecError(f"{path}: layer {i} has no KV heads and no {arch}.ssm.* fields")
-            kinds.append(
-                {
-                    "kind": "mamba",
-                    "count": 1,
-                    "d_inner": int(get("ssm.inner_size")),
-                    "d_state": int(get("ssm.state_size") or 16),
-                    "d_conv": int(get("ssm.conv_kernel") or 4),
-                }
-            )
         else:
-            group: dict[str, Any] = {"kind": "sliding" if is_local(i) else "full", "count": 1}
-            if is_local(i):
-                group["window"] = int(window)
-            if kv_each[i] != max(attention_kv):
+            group: dict[str, Any] = {"kind": "full", "count": 1}
+            slides = sliding[i]
+            if slides is not None:
+                kind, window = slides
+                group["kind"] = kind
+                group["chunk" if kind == "chunked" else "window"] = window
+            if kv_each[i] != widest:  # 0: an attention layer without K/V (Deci)
                 group["num_kv_heads"] = kv_each[i]
             kinds.append(group)
-    if len(set(heads_each)) > 1:
+    if len(set(heads_each) - {0}) > 1:
         warnings.append(f"head_count differs by layer; sized with the largest, {heads}")
-    file_type = fields.get("general.file_type")
-    dtype = "bf16"
-    if isinstance(file_type, int):
-        from gguf import LlamaFileType
-
-        try:
-            dtype = _FILE_TYPES.get(LlamaFileType(file_type).name, "bf16")
-        except ValueError:
-            warnings.append(f"general.file_type {file_type} is not known to the gguf package")
     spec_fields: dict[str, Any] = {
         "id": slug(path.stem, "gguf"),
         "name": str(fields.get("general.name") or path.stem),
         "sources": [f"{path.name} (GGUF metadata)"],
+        "architecture": arch,
         "params": params or None,
         "weight_bytes": nbytes or None,
-        "weight_dtype": dtype,
+        "weight_dtype": file_dtype(fields.get("general.file_type"), warnings),
         "max_context": int(context),
         "num_layers": layers,
         "num_query_heads": heads,
-        "num_kv_heads": max(attention_kv) if attention_kv else heads,
+        "num_kv_heads": widest or heads,
         "hidden_size": hidden,
         "layers": compress(kinds),
     }
+    if legacy_mla:
+        spec_fields["legacy_mla_gguf"] = True
+    if tensors:
+        meta = {key.removeprefix(f"{arch}."): value for key, value in fields.items()}
+        spec_fields["gguf"] = layout(tensors, layers, meta)
+    # head sizes default to n_embd / n_head(0), and to 0 without heads (Mamba)
     key_length, value_length = get("attention.key_length"), get("attention.value_length")
-    if get("attention.kv_lora_rank"):
+    if get("attention.kv_lora_rank") and not legacy_mla:
         key_length = get("attention.key_length_mla") or key_length
         value_length = get("attention.value_length_mla") or value_length
     if key_length:
@@ -249,3 +252,97 @@ def spec_from_gguf(path: Path) -> tuple[ModelSpec, list[str]]:
         spec_fields["v_head_dim"] = int(value_length)
     spec: ModelSpec = validate(ModelSpec, spec_fields, str(path))
     return spec, warnings
+
+
+def file_dtype(file_type: Any, warnings: list[str]) -> str:
+    """The weights' format from general.file_type (bf16 when the file does not say)."""
+    if not isinstance(file_type, int):
+        return "bf16"
+    from gguf import LlamaFileType
+
+    try:
+        return _FILE_TYPES.get(LlamaFileType(file_type).name, "bf16")
+    except ValueError:
+        warnings.append(f"general.file_type {file_type} is not known to the gguf package")
+        return "bf16"
+
+
+def recurrent_layers(arch: str, get: Any, kv_each: list[int], path: Path) -> list[bool]:
+    """Which layers hold recurrent state, as llama.cpp decides (kvcalc/archs.py): all of a
+    Mamba model, every layer but each full_attention_interval-th of Qwen3-Next, the layers
+    with head_count_kv 0 of Jamba.  Elsewhere a layer with 0 KV heads is attention that
+    keeps nothing (Deci's linear and no-op layers), not recurrent."""
+    n = len(kv_each)
+    if arch in archs.RECURRENT_ARCHS:
+        return [True] * n
+    if arch in archs.RECURRENT_BY_INTERVAL:
+        every = int(get("full_attention_interval") or 4)
+        return [(i + 1) % every != 0 for i in range(n)]
+    if arch in archs.HYBRID_ARCHS:
+        return [kv == 0 for kv in kv_each]
+    return [False] * n
+
+
+def state_group(arch: str, get: Any, path: Path, layer: int) -> dict[str, Any]:
+    """One recurrent layer's state from the ssm.* keys (src/llama-hparams.cpp n_embd_r/s)."""
+    if arch not in _STATE_ARCHS:
+        raise SpecError(
+            f"{path}: layer {layer} is a recurrent layer of architecture {arch!r}, whose state "
+            "kvcalc does not read from GGUF yet; use its config.json instead"
+        )
+    if get("ssm.inner_size") is None:
+        raise SpecError(f"{path}: layer {layer} is recurrent but has no {arch}.ssm.* fields")
+    inner, state = int(get("ssm.inner_size")), int(get("ssm.state_size") or 16)
+    conv, groups = int(get("ssm.conv_kernel") or 4), int(get("ssm.group_count") or 0)
+    if arch in archs.RECURRENT_BY_INTERVAL:
+        # Gated DeltaNet as convert_hf_to_gguf writes it: state_size = key head dim,
+        # group_count = key heads, time_step_rank = value heads, inner = value heads x dim
+        v_heads = int(get("ssm.time_step_rank") or 1)
+        return {
+            "kind": "gated_deltanet",
+            "count": 1,
+            "num_k_heads": groups,
+            "num_v_heads": v_heads,
+            "head_k_dim": state,
+            "head_v_dim": inner // v_heads,
+            "conv_kernel": conv,
+        }
+    return {
+        "kind": "mamba",
+        "count": 1,
+        "d_inner": inner,
+        "d_state": state,
+        "d_conv": conv,
+        "n_groups": groups if arch == "mamba2" else 0,
+    }
+
+
+def sliding_layers(
+    arch: str, get: Any, layers: int, warnings: list[str]
+) -> list[tuple[str, int] | None]:
+    """(kind, window) of each sliding or chunked layer, None for the others.
+
+    The window the file states (or the architecture's default when it has none, as
+    llama.cpp's loader fills in: Gemma 2 4,096, Llama 4 chunks of 8,192), over the layers
+    the pattern picks: a `sliding_window_pattern` key, else the architecture's default
+    pattern, else every layer.  Whether llama.cpp runs the window is the engine's call.
+    """
+    window = get("attention.sliding_window")
+    if window is None:
+        window = archs.DEFAULT_WINDOW.get(arch, archs.CHUNKED_WINDOW.get(arch))
+    if not window:
+        return [None] * layers
+    if arch not in archs.SWA_ARCHS:
+        warnings.append(
+            f"sliding_window {window} on a {arch} model: llama.cpp runs every {arch} layer at "
+            "full length (--engine llamacpp does too); other engines use the window"
+        )
+    pattern = get("attention.sliding_window_pattern")
+    if pattern is None:
+        pattern = archs.DEFAULT_PATTERN.get(arch, 0)  # 0: every layer slides
+    if isinstance(pattern, list) and len(pattern) != layers:
+        raise SpecError(f"sliding_window_pattern has {len(pattern)} entries for {layers} layers")
+    kind = "chunked" if arch in archs.CHUNKED_WINDOW else "sliding"
+    return [
+        (kind, int(window)) if archs.is_sliding(i, pattern) else None for i in range(layers)
+    ]

@@ -31,6 +31,35 @@ from kvcalc.limits import MAX_TEXT_FILE_BYTES as MAX_CONFIG_BYTES
 from kvcalc.spec import ModelSpec, validate
 
 _TORCH_DTYPES = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32", "half": "fp16"}
+# model_type -> the general.architecture llama.cpp's converter writes for it
+# (convert_hf_to_gguf.py / conversion/*.py at llama.cpp 0c1e570): Mistral and Mixtral
+# convert as llama, DeepSeek V3 and Kimi K2 as deepseek2, Phi-4 as phi3.
+_GGUF_ARCHS = {
+    "llama": "llama",
+    "mistral": "llama",
+    "mixtral": "llama",
+    "mistral3": "mistral3",
+    "qwen2": "qwen2",
+    "qwen2_moe": "qwen2moe",
+    "qwen3": "qwen3",
+    "qwen3_moe": "qwen3moe",
+    "qwen3_next": "qwen3next",
+    "gemma": "gemma",
+    "gemma2": "gemma2",
+    "gemma3": "gemma3",
+    "gemma3_text": "gemma3",
+    "phi3": "phi3",
+    "falcon": "falcon",
+    "RefinedWeb": "falcon",
+    "RefinedWebModel": "falcon",
+    "deepseek_v2": "deepseek2",
+    "deepseek_v3": "deepseek2",
+    "kimi_k2": "deepseek2",
+    "jamba": "jamba",
+    "gpt_oss": "gpt-oss",
+    "llama4": "llama4",
+    "llama4_text": "llama4",
+}
 # Context when config.json omits it: the transformers configuration class's default.
 _DEFAULT_CONTEXT = {
     "gemma3_text": 131072,
@@ -363,6 +392,9 @@ def spec_from_config(config: dict[str, Any], origin: str, name: str) -> tuple[Mo
         "hidden_size": hidden,
         "layers": compress(kinds),
     }
+    architecture = _GGUF_ARCHS.get(str(config.get("model_type", "")))
+    if architecture is not None:
+        fields["architecture"] = architecture
     head_dim = config.get("head_dim")
     if isinstance(head_dim, int) and head_dim > 0:
         fields["head_dim"] = head_dim

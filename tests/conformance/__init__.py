@@ -1,0 +1,1 @@
+"""Checks against real engines; run by `make conformance`, never by `make test`."""
