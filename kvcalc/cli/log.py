@@ -45,34 +45,16 @@ def log(
     """Each memory figure of a start-up log beside kvcalc's prediction, then answers from the
     log's own terms: the longest --max-model-len, the most requests of a length, and which
     flag change (utilization, fp8 KV, max-num-seqs, tensor parallelism) reaches a target."""
-    from kvcalc import render_log
-    from kvcalc.catalog import all_hardware, load_hardware, load_model
-    from kvcalc.errors import KvcalcError, UsageError
-    from kvcalc.log_check import check_log
-    from kvcalc.logs import read_log
+    from kvcalc import api, render_log
     from kvcalc.options import parse_positive
 
-    text = read_text(file)
-    parsed = read_log(text)
-    spec = None
-    name = model or parsed.settings.get("model")
-    if name:
-        try:
-            spec = load_model(name, warn)
-        except KvcalcError as exc:
-            if model is not None:
-                raise
-            warn(f"the log's model {name!r} is not a preset ({exc}); give MODEL to compare")
-    hardware = load_hardware(gpu) if gpu else None
-    if seq is not None and parse_positive(seq, "--seq") is None:
-        raise UsageError("--seq needs a number")
-    check = check_log(
-        parsed,
-        spec,
-        hardware,
-        all_hardware(),
+    check = api.check_log(
+        read_text(file),
+        model,
+        gpu=gpu,
         seq=parse_positive(seq, "--seq"),
         batch=parse_positive(batch, "--batch"),
+        warn=warn,
     )
     emit(as_json, lambda: render_log.log_json(check), lambda: render_log.log_tables(check))
 
