@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-hooks lint bench check-wheel clean conformance
+.PHONY: install run test test-hooks fuzz lint bench check-wheel clean conformance
 
 # make run needs the runtime dependencies only; make test adds the dev extras
 $(RUNTIME): pyproject.toml
@@ -32,6 +32,11 @@ test: $(STAMP)
 # The pre-commit hook run for real by `pre-commit try-repo` (builds a venv from PyPI).
 test-hooks: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
+
+# Long random exploration (make test is derandomized and quick).  A failure prints the
+# input to pin as an @example beside its test; .hypothesis/ replays it on the next run.
+fuzz: $(STAMP)
+	KVCALC_HYPOTHESIS=fuzz $(BIN)/python -m pytest -q tests/test_fuzz.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check kvcalc tests

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from kvcalc import files
 from kvcalc.errors import SpecError, UnknownNameError, UsageError
 from kvcalc.limits import MAX_NESTING, MAX_YAML_ALIASES, MAX_YAML_BYTES
 from kvcalc.spec import HardwareSpec, ModelSpec, validate
@@ -30,43 +31,78 @@ def configs_dir() -> Path:
     raise UsageError(f"kvcalc presets not found next to {here}: the installation is incomplete")
 
 
-# An alias is '*name' where a YAML value may start: after a space, '[', '{', ',' or ':'.
-_ALIAS = re.compile(r"(?:^|[\s\[{,:])\*[^\s,\[\]{}]+", re.M)
 # libyaml when the wheel has it (about 15x faster than pure Python on large files)
 _SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def nesting_depth(data: Any) -> int:
-    """Deepest container nesting, visiting each distinct object once (aliases share them)."""
-    deepest, seen = 0, set()
+class _Loader(_SAFE_LOADER):  # type: ignore[misc]
+    """The safe loader, refusing a key written twice in one mapping.
+
+    YAML keeps the last of two equal keys silently: `num_layers: 4` then `num_layers: 8`
+    would size 8 layers with no word.  (Keys brought in by a `<<` merge may be overridden:
+    that is what a merge is for.)
+    """
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: the base class says so
+                continue
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first on line {first + 1})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
+
+
+def walk_shape(data: Any) -> tuple[int, int]:
+    """(deepest container nesting, references to an already-seen container).
+
+    Each distinct container is visited once, so the walk is linear in the document even
+    for a 'billion laughs' file; a second reference to a container is exactly what a YAML
+    alias to a list or mapping produces (a word like *factor inside a note is text, and
+    is not counted: the parser, not a regex, decides what an alias is).
+    """
+    deepest = shared = 0
+    seen: set[int] = set()
     stack = [(data, 1)]
     while stack:
         item, depth = stack.pop()
-        if not isinstance(item, dict | list) or id(item) in seen:
+        if not isinstance(item, dict | list):
+            continue
+        if id(item) in seen:
+            shared += 1
             continue
         seen.add(id(item))
         deepest = max(deepest, depth)
         if depth > MAX_NESTING:
             break
-        children = item.values() if isinstance(item, dict) else item
+        children = list(item.keys()) + list(item.values()) if isinstance(item, dict) else item
         stack.extend((child, depth + 1) for child in children)
-    return deepest
+    return deepest, shared
+
+
+def nesting_depth(data: Any) -> int:
+    """Deepest container nesting, visiting each distinct object once (aliases share them)."""
+    return walk_shape(data)[0]
 
 
 def parse_yaml_text(text: str, origin: str) -> Any:
-    """Plain YAML data (no Python tags), with aliases and nesting bounded (limits.py).
+    """Plain YAML data (no Python tags, no repeated keys), with aliases and nesting bounded.
 
     Aliases share objects in the loaded data, but anything that walks the result
     per occurrence (validation, repeat counting) would expand a 'billion laughs'
     file; presets use no aliases at all.
     """
-    aliases = len(_ALIAS.findall(text))
-    if aliases > MAX_YAML_ALIASES:
-        raise SpecError(
-            f"{origin}: invalid YAML: {aliases} alias references (at most {MAX_YAML_ALIASES})"
-        )
     try:
-        data = yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
     except RecursionError:
         raise SpecError(
             f"{origin}: invalid YAML: nested deeper than {MAX_NESTING} levels"
@@ -78,26 +114,27 @@ def parse_yaml_text(text: str, origin: str) -> Any:
         if "python/" in problem:
             problem = "tags that construct Python objects are refused (plain YAML data only)"
         raise SpecError(f"{origin}:{line} invalid YAML: {problem}") from None
-    if nesting_depth(data) > MAX_NESTING:
+    except ValueError as exc:
+        # the constructor's int() refuses more than 4,300 digits (CPython's str->int bound)
+        raise SpecError(f"{origin}: invalid YAML: {str(exc).split(';')[0]}") from None
+    depth, aliases = walk_shape(data)
+    if depth > MAX_NESTING:
         raise SpecError(f"{origin}: invalid YAML: nested deeper than {MAX_NESTING} levels")
+    if aliases > MAX_YAML_ALIASES:
+        raise SpecError(
+            f"{origin}: invalid YAML: {aliases} alias references (at most {MAX_YAML_ALIASES})"
+        )
     return data
 
 
 def read_yaml(path: Path) -> Any:
     """Parse a YAML file as plain data; anything else is a SpecError naming the file."""
-    try:
-        if path.is_file() and path.stat().st_size > MAX_YAML_BYTES:
-            raise SpecError(
-                f"{path}: {path.stat().st_size:,} bytes is too large for a YAML description "
-                f"(limit {MAX_YAML_BYTES:,}; describe long layer lists with count and repeat)"
-            )
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path}: is a directory, expected a YAML file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read ({exc.__class__.__name__}: {exc})") from None
+    text = files.read_text(
+        path,
+        MAX_YAML_BYTES,
+        "a YAML description",
+        "describe long layer lists with count and repeat",
+    )
     return parse_yaml_text(text, str(path))
 
 
@@ -140,51 +177,69 @@ def _load_preset(path: Path) -> ModelSpec:
     return spec
 
 
-def _exists(path: Path, kind: str = "any") -> bool:
-    """Path.exists / is_file that answer False for a name the OS cannot even look up
-    (ENAMETOOLONG), instead of raising."""
-    try:
-        return path.is_file() if kind == "file" else path.exists()
-    except OSError:
-        return False
+_MODEL_SUFFIXES = (".yaml", ".yml", ".json", ".gguf")
+_PRESET_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$", re.ASCII)
+"""What a preset file name can be: never a path separator, never '..' first."""
 
 
-def _looks_like_file(name: str) -> bool:
-    # 'meta-llama/Llama-4' is an unknown repo id, not a path, unless it exists on disk
-    return name.lower().endswith((".yaml", ".yml", ".json", ".gguf")) or _exists(Path(name))
+def _looks_like_path(name: str) -> bool:
+    # './x', '../x', '/x', '~/x' or a model file's suffix: a file meant, not a preset.
+    # 'meta-llama/Llama-4' is a (missing) repo id, not a path, unless it exists on disk.
+    text = name.strip()
+    return text.startswith(("/", "./", "../", "~")) or text.lower().endswith(_MODEL_SUFFIXES)
 
 
 def load_model(name: str, warn: Callable[[str], None] | None = None) -> ModelSpec:
-    """A model by preset id, alias (e.g. the Hugging Face repo), YAML file, config.json or
-    model directory; `warn` receives what an importer had to assume."""
-    direct = configs_dir() / "models" / f"{_key(name)}.yaml"
-    if _exists(direct, "file"):
+    """A model by path (YAML, config.json, model directory, GGUF), preset id or alias;
+    `warn` receives what an importer had to assume.
+
+    An argument that names an existing path is that path: a folder ./llama3-8b holding a
+    config.json is that folder, not the preset of the same name.  Otherwise the name is
+    looked up among the presets' own ids and aliases (case-insensitively); it is never
+    turned into a file name, so '../hardware' or '/tmp/x/EVIL' cannot reach another
+    file by lower-casing or joining.
+    """
+    if not name.strip():
+        raise UsageError("empty model name: give a preset id (see 'kvcalc models') or a path")
+    say = warn or (lambda _: None)
+    key = _key(name)
+    if files.is_path(name):
+        if _PRESET_ID.match(key) and _preset_file(key) is not None:
+            say(f"'{name}' is read as the local path of that name, not the preset {key}")
+        return _load_file(Path(name), warn)
+    if _PRESET_ID.match(key) and (direct := _preset_file(key)) is not None:
         return _load_preset(direct)
-    if _looks_like_file(name) and _exists(Path(name)):
-        return _load_file(Path(name), warn)
     index = _model_index()  # reads every preset: only when the name is not a preset id
-    if _key(name) in index:
-        return _load_preset(index[_key(name)])
-    if _looks_like_file(name):
-        return _load_file(Path(name), warn)
+    if key in index:
+        return _load_preset(index[key])
+    if _looks_like_path(name):
+        files.kind(Path(name))  # a name too long to look up says so
+        raise UsageError(f"{name}: no such file or directory")
     raise UnknownNameError(
         "model", name, suggest(name, index), "run 'kvcalc models' to list presets"
     )
 
 
+def _preset_file(key: str) -> Path | None:
+    """configs/models/<key>.yaml when it exists; `key` has passed _PRESET_ID."""
+    path = configs_dir() / "models" / f"{key}.yaml"
+    return path if files.kind(path) == "file" else None
+
+
 def _load_file(path: Path, warn: Callable[[str], None] | None) -> ModelSpec:
     """A model file by its kind: GGUF, config.json or directory, else YAML."""
     reader: Callable[[Path], tuple[ModelSpec, list[str]]] | None = None
+    found = files.kind(path)
     if path.suffix.lower() == ".gguf":
         from kvcalc.importers.gguf_file import spec_from_gguf as reader
-    elif path.is_dir() or path.suffix.lower() == ".json":
+    elif found == "dir" or path.suffix.lower() == ".json":
         from kvcalc.importers.hf import load_hf as reader
     if reader is not None:
         imported, notes = reader(path)
         for note in notes:
             (warn or (lambda _: None))(note)
         return imported
-    if path.suffix.lower() not in (".yaml", ".yml") and path.is_file():
+    if path.suffix.lower() not in (".yaml", ".yml") and found == "file":
         raise UsageError(
             f"{path}: unsupported model file type; kvcalc reads model YAML, config.json, "
             "a model directory or GGUF"
@@ -217,9 +272,9 @@ def find_models(name: str | None) -> list[ModelSpec] | None:
     id or alias, or a file), which the caller shows in full."""
     if name is not None:
         key = _key(name)
-        if _exists(configs_dir() / "models" / f"{key}.yaml", "file") or _looks_like_file(name):
-            return None
-        if key in _model_index():
+        if files.is_path(name) or _looks_like_path(name):
+            return None  # a file: shown in full (or its error) by load_model
+        if _PRESET_ID.match(key) and _preset_file(key) is not None or key in _model_index():
             return None
     chosen = [
         spec
@@ -258,8 +313,9 @@ def load_hardware(name: str) -> HardwareSpec:
 
 
 def _normal_hw(name: str) -> str:
-    # 'RTX 4090', 'rtx-4090' and 'rtx4090' are the same card
-    return "".join(ch for ch in name.lower() if ch.isalnum())
+    # 'RTX 4090', 'rtx-4090' and 'rtx_4090' are the same card; only spaces, '-' and '_' are
+    # dropped, so 'h.100' or '../h100' is not quietly read as h100
+    return re.sub(r"[\s_-]+", "", name.lower())
 
 
 def load_claims(path: Path) -> list[Any]:

@@ -27,11 +27,17 @@ from kvcalc.deploy import deploy
 from kvcalc.dtypes import kv_format
 from kvcalc.engines import Engine, engine
 from kvcalc.errors import UsageError
+from kvcalc.limits import MAX_NUMBER_DIGITS
 from kvcalc.sizing import divisors, engine_groups, resolve_kv_heads, size
 from kvcalc.spec import Claim, ModelSpec, attention_label
-from kvcalc.units import GB, GiB, UnitError, parse_bytes, parse_fraction, unit_bytes
+from kvcalc.units import DIGITS, GB, GiB, UnitError, parse_bytes, parse_fraction, unit_bytes
 
-_NUMBER = re.compile(r"^\s*([0-9][0-9,_]*(?:\.([0-9]+))?)\s*([A-Za-z]*)\s*$")
+# A published number in the one grammar of units.py, plus the thousands commas documents
+# print ('16,384'): groups of exactly three digits, so '1,,,,2 GB' is refused, not 12 GB.
+_NUMBER = re.compile(
+    rf"^\s*((?:[0-9]{{1,3}}(?:,[0-9]{{3}})+|{DIGITS})(?:\.({DIGITS}))?)\s*([A-Za-z]*)\s*$",
+    re.ASCII,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,10 +54,16 @@ class Published:
 
 def read_published(text: str) -> Published:
     """'20.9 GB' -> 20,900,000,000 B +- 50,000,000 B; '8x' -> 8 +- 1/2; '16384' -> 16,384."""
+    shown = text if len(text) <= 40 else text[:37] + "..."
+    if sum(ch.isdigit() for ch in text) > MAX_NUMBER_DIGITS:
+        raise UsageError(f"published value {shown!r}: more than {MAX_NUMBER_DIGITS} digits")
     match = _NUMBER.match(text)
     if match is None:
-        raise UsageError(f"published value {text!r} is not a number with an optional unit")
-    digits, decimals, unit = match.group(1), match.group(2) or "", match.group(3)
+        raise UsageError(
+            f"published value {shown!r} is not a number with an optional unit (digits, "
+            "commas only between groups of three, one decimal point: '16,384', '20.9 GB')"
+        )
+    digits, decimals, unit = match.group(1), (match.group(2) or "").replace("_", ""), match.group(3)
     number = Fraction(Decimal(digits.replace(",", "").replace("_", "")))
     half = Fraction(1, 2 * 10 ** len(decimals))
     if unit in ("", "x", "X"):
@@ -60,9 +72,7 @@ def read_published(text: str) -> Published:
         scale = unit_bytes(unit)
     except UnitError as exc:
         raise UsageError(f"published value {text!r}: {exc}") from None
-    return Published(
-        value=number * scale, half_ulp=half * scale, unit=unit, places=len(decimals)
-    )
+    return Published(value=number * scale, half_ulp=half * scale, unit=unit, places=len(decimals))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

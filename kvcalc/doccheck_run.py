@@ -16,6 +16,7 @@ from typing import Any
 from kvcalc.doccheck import Checker
 from kvcalc.doccheck_types import Ran, Report, Runner
 from kvcalc.errors import UsageError
+from kvcalc.files import read_bounded
 from kvcalc.limits import MAX_TEXT_FILE_BYTES
 
 MARKDOWN_SUFFIXES = (".md", ".markdown")
@@ -78,7 +79,7 @@ def markdown_files(paths: list[str]) -> list[Path]:
             if not inside:
                 raise UsageError(f"{name} is a directory with no Markdown files (*.md) in it")
             found += inside
-        elif path.is_file():
+        elif os.path.lexists(path):  # a FIFO or a device: read_document says which
             found.append(path)
         else:
             raise UsageError(f"{name}: no such file or directory")
@@ -86,9 +87,8 @@ def markdown_files(paths: list[str]) -> list[Path]:
 
 
 def read_document(path: Path) -> str:
-    data = path.read_bytes()
-    if len(data) > MAX_TEXT_FILE_BYTES:
-        raise UsageError(f"{path}: larger than {MAX_TEXT_FILE_BYTES:,} bytes; not a document")
+    # a regular file only (a FIFO named x.md would block), and never past the limit + 1 byte
+    data = read_bounded(path, MAX_TEXT_FILE_BYTES, "a Markdown document")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

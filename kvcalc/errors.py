@@ -27,7 +27,14 @@ class UnknownNameError(UsageError):
         self.name = name
         self.suggestions = suggestions
         hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
-        super().__init__(f"unknown {what} '{name}'{hint} ({listing_hint})")
+        super().__init__(f"unknown {what} {shorten(name)}{hint} ({listing_hint})")
+
+
+def shorten(text: str, limit: int = 80) -> str:
+    """A user's text quoted for an error line, cut when long: one line stays readable."""
+    if len(text) <= limit:
+        return f"'{text}'"
+    return f"'{text[: limit - 20]}...' ({len(text):,} characters)"
 
 
 class SpecError(UsageError):

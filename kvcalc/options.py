@@ -24,6 +24,7 @@ from kvcalc.units import (
     parse_count,
     parse_fraction,
     parse_printed_bytes,
+    parse_whole,
 )
 
 
@@ -72,21 +73,25 @@ class Setup:
         return self.tp * self.pp
 
 
-def parse_whole(value: str | int | None, flag: str) -> int | None:
-    """A whole number as text ('2048', '32K') or an int; None stays None."""
+def parse_number(value: str | int | None, flag: str, *, suffixes: bool = True) -> int | None:
+    """A whole number as text or an int; None stays None.  With `suffixes`, a token or
+    request count ('32K'); without, plain digits (a GPU or block count: '--tp 1k' is
+    refused, not read as 1,000)."""
     if value is None:
         return None
     if isinstance(value, bool):
         raise UsageError(f"{flag} must be a whole number, got {value!r}")
     try:
-        return value if isinstance(value, int) else parse_count(value)
+        if isinstance(value, int):
+            return value
+        return parse_count(value) if suffixes else parse_whole(value)
     except UnitError as exc:
         raise UsageError(f"{flag}: {exc}") from None
 
 
-def parse_positive(value: str | int | None, flag: str) -> int | None:
+def parse_positive(value: str | int | None, flag: str, *, suffixes: bool = True) -> int | None:
     """A whole number of at least 1."""
-    number = parse_whole(value, flag)
+    number = parse_number(value, flag, suffixes=suffixes)
     if number is not None and number < 1:
         raise UsageError(f"{flag} must be at least 1, got {value}")
     return number
@@ -213,9 +218,9 @@ def setup(
     elif device is not None:
         raise UsageError("--device sizes a memory budget: give --mem SIZE with it")
     tp_size, pp_size = parallelism(
-        parse_positive(gpus, "--gpus"),
-        parse_positive(tp, "--tp"),
-        parse_positive(pp, "--pp"),
+        parse_positive(gpus, "--gpus", suffixes=False),
+        parse_positive(tp, "--tp", suffixes=False),
+        parse_positive(pp, "--pp", suffixes=False),
         target.kind if target else "gpu",
     )
     if kv_only and (weights is not None or overhead is not None):
@@ -224,7 +229,7 @@ def setup(
         )
     chosen = engine(
         engine_name,
-        parse_whole(block_size, "--block-size"),
+        parse_number(block_size, "--block-size", suffixes=False),
         ctx_size=ctx_size,
         parallel=parallel,
         kv_unified=kv_unified,

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
+from kvcalc import files
 from kvcalc.errors import UsageError
 from kvcalc.plotting import Chart
 from kvcalc.render import SCHEMA_VERSION, dec
@@ -81,21 +85,37 @@ def text_plot(chart: Chart) -> list[str]:
 
 
 def check_out(path: str, force: bool = False) -> Path:
-    """--out FILE: a .png or .svg in a directory that exists."""
+    """--out FILE: a .png or .svg name in a folder that exists, checked before any work.
+
+    An existing FILE is refused unless `force`; the write itself (files.write_new) goes
+    through a temporary file and a rename, and never follows a link at FILE.
+    """
     out = Path(path)
     if out.suffix.lower() not in FILE_KINDS:
         raise UsageError(f"--out {path}: use a .png or .svg file name")
-    if not out.parent.is_dir():
+    if files.kind(out.parent) != "dir":
         raise UsageError(f"--out {path}: directory {out.parent} does not exist")
-    if out.is_dir():
+    try:
+        st = os.lstat(out)  # the name itself: a link is not followed
+    except FileNotFoundError:
+        return out
+    except OSError as exc:
+        raise UsageError(f"--out {path}: cannot write ({files.reason(exc)})") from None
+    if stat.S_ISDIR(st.st_mode):
         raise UsageError(f"--out {path}: is a directory")
+    if not force:
+        raise UsageError(f"--out {path}: already exists; add --force to replace it")
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+        raise UsageError(f"--out {path}: {files.not_regular(st.st_mode)}; not replaced")
     return out
 
 
-def file_plot(chart: Chart, out: Path, log_y: bool = False) -> None:
-    """Write the chart with matplotlib; a clear message when the extra is missing.
+def file_plot(chart: Chart, out: Path, log_y: bool = False, force: bool = False) -> None:
+    """Draw the chart with matplotlib into memory, then write it safely (files.write_new).
 
-    Each model's series, budget line and max-context mark share one colour.
+    Each model's series, budget line and max-context mark share one colour.  Drawing
+    first means a matplotlib failure never touches the disk; writing through a temporary
+    file and a rename means a full disk leaves the old file whole.
     """
     try:
         import matplotlib
@@ -143,9 +163,10 @@ def file_plot(chart: Chart, out: Path, log_y: bool = False) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
+    kind = out.suffix.lower().lstrip(".")
+    image = io.BytesIO()
     try:
-        fig.savefig(out, metadata={"Date": None} if out.suffix.lower() == ".svg" else None)
-    except OSError as exc:
-        raise UsageError(f"--out {out}: cannot write ({exc})") from None
+        fig.savefig(image, format=kind, metadata={"Date": None} if kind == "svg" else None)
     finally:
         plt.close(fig)
+    files.write_new(out, lambda handle: handle.write(image.getvalue()), force=force, flag="--out")

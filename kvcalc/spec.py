@@ -16,6 +16,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     ValidationError,
     model_validator,
 )
@@ -23,7 +24,14 @@ from pydantic import (
 from kvcalc.dims import ModelDims
 from kvcalc.dtypes import weight_format
 from kvcalc.errors import SpecError, UnknownNameError
-from kvcalc.limits import MAX_LAYERS
+from kvcalc.limits import (
+    MAX_BYTES,
+    MAX_HEADS,
+    MAX_LAYER_GROUPS,
+    MAX_LAYERS,
+    MAX_TOKENS,
+    MAX_WIDTH,
+)
 from kvcalc.units import parse_bytes
 
 _ID_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
@@ -36,6 +44,22 @@ _FAMILIES = {
     "phi": "Phi",
 }
 
+# Integer fields are strict: an int, never a bool (YAML reads `yes` as true, which int()
+# makes 1 layer), a float (4096.0, 2.5, .nan) or a string ("32"); and bounded, so every
+# limit is checked on the value as written, before anything multiplies or unrolls it.
+# The bounds are in limits.py, each with why it is safe.
+Layers = Annotated[int, Strict(), Field(gt=0, le=MAX_LAYERS)]
+"""A count of layers, or of repeats of a layer pattern."""
+Heads = Annotated[int, Strict(), Field(gt=0, le=MAX_HEADS)]
+HeadsOrNone = Annotated[int, Strict(), Field(ge=0, le=MAX_HEADS)]
+"""A head count where 0 means none: a layer that keeps no K/V, a model with no attention."""
+Width = Annotated[int, Strict(), Field(gt=0, le=MAX_WIDTH)]
+"""A width in values: hidden size, head dim, latent rank, state size."""
+Tokens = Annotated[int, Strict(), Field(gt=0, le=MAX_TOKENS)]
+"""A token or request count: a context, a window, a chunk, a batch."""
+Bytes = Annotated[int, Strict(), Field(gt=0, le=MAX_BYTES)]
+"""A byte or parameter count."""
+
 
 class _Frozen(BaseModel):
     # defer_build: a model's validator is built on first use, so `size` does not pay
@@ -47,9 +71,9 @@ class FullGroup(_Frozen):
     """`count` consecutive full-attention layers: each holds every token."""
 
     kind: Literal["full"]
-    count: int = Field(gt=0)
+    count: Layers
     """Number of layers in this group."""
-    num_kv_heads: int | None = Field(default=None, ge=0)
+    num_kv_heads: HeadsOrNone | None = None
     """KV heads in these layers, when they differ from the model's num_kv_heads; 0 for an
     attention layer that keeps no K/V (Deci/Nemotron-NAS "linear" and no-op layers)."""
 
@@ -58,10 +82,10 @@ class SlidingGroup(_Frozen):
     """`count` consecutive sliding-window layers: each holds the last `window` tokens."""
 
     kind: Literal["sliding"]
-    count: int = Field(gt=0)
-    window: int = Field(gt=0)
+    count: Layers
+    window: Tokens
     """Tokens each layer attends to and keeps (Mistral v0.1: 4096)."""
-    num_kv_heads: int | None = Field(default=None, ge=0)
+    num_kv_heads: HeadsOrNone | None = None
 
 
 class ChunkedGroup(_Frozen):
@@ -72,10 +96,10 @@ class ChunkedGroup(_Frozen):
     """
 
     kind: Literal["chunked"]
-    count: int = Field(gt=0)
-    chunk: int = Field(gt=0)
+    count: Layers
+    chunk: Tokens
     """Tokens per attention chunk (config.json attention_chunk_size)."""
-    num_kv_heads: int | None = Field(default=None, ge=0)
+    num_kv_heads: HeadsOrNone | None = None
 
 
 class LatentGroup(_Frozen):
@@ -86,10 +110,10 @@ class LatentGroup(_Frozen):
     """
 
     kind: Literal["latent"]
-    count: int = Field(gt=0)
-    kv_lora_rank: int = Field(gt=0)
+    count: Layers
+    kv_lora_rank: Width
     """Width of the compressed KV latent (config.json kv_lora_rank)."""
-    qk_rope_head_dim: int = Field(ge=0)
+    qk_rope_head_dim: Annotated[int, Strict(), Field(ge=0, le=MAX_WIDTH)]
     """Width of the decoupled RoPE key shared by all heads (qk_rope_head_dim)."""
 
 
@@ -117,12 +141,12 @@ class MambaGroup(_Frozen):
     """
 
     kind: Literal["mamba"]
-    count: int = Field(gt=0)
-    d_inner: int = Field(gt=0)
+    count: Layers
+    d_inner: Width
     """Inner width, mamba_expand x hidden_size (2 x 4096 = 8192 for Jamba)."""
-    d_state: int = Field(gt=0)
+    d_state: Width
     """SSM state size per channel (mamba_d_state)."""
-    d_conv: int = Field(gt=0)
+    d_conv: Width
     """Convolution kernel width (mamba_d_conv); the cache keeps d_conv - 1 columns."""
     n_groups: int = Field(default=0, ge=0)
     """Mamba-2's groups of B/C projections (n_groups); the convolution also runs over them,
@@ -140,16 +164,16 @@ class GatedDeltaNetGroup(_Frozen):
     """
 
     kind: Literal["gated_deltanet"]
-    count: int = Field(gt=0)
-    num_k_heads: int = Field(gt=0)
+    count: Layers
+    num_k_heads: Heads
     """linear_num_key_heads"""
-    num_v_heads: int = Field(gt=0)
+    num_v_heads: Heads
     """linear_num_value_heads"""
-    head_k_dim: int = Field(gt=0)
+    head_k_dim: Width
     """linear_key_head_dim"""
-    head_v_dim: int = Field(gt=0)
+    head_v_dim: Width
     """linear_value_head_dim"""
-    conv_kernel: int = Field(gt=0)
+    conv_kernel: Width
     """linear_conv_kernel_dim"""
     state_dtype: StateDtype = "bf16"
 
@@ -161,7 +185,7 @@ class RepeatGroup(_Frozen):
     """
 
     kind: Literal["repeat"]
-    times: int = Field(gt=0)
+    times: Layers
     layers: tuple[LayerGroupSpec, ...] = Field(min_length=1)
 
 
@@ -186,6 +210,35 @@ def layer_count(groups: tuple[LayerGroupSpec, ...]) -> int:
     """Layers the groups describe, by arithmetic (a repeat of 10**12 is not unrolled)."""
     return sum(
         g.times * layer_count(g.layers) if isinstance(g, RepeatGroup) else g.count for g in groups
+    )
+
+
+def group_count(groups: tuple[LayerGroupSpec, ...]) -> int:
+    """Groups once every repeat is unrolled, by arithmetic (what each sizing pass visits)."""
+    return sum(g.times * group_count(g.layers) if isinstance(g, RepeatGroup) else 1 for g in groups)
+
+
+def raw_group_count(layers: Any, depth: int = 0) -> int:
+    """group_count on unvalidated YAML data; malformed entries count 1 (validation names them)."""
+    if not isinstance(layers, list | tuple) or depth > 64:
+        return 0
+    total = 0
+    for entry in layers:
+        inner = entry.get("layers") if isinstance(entry, dict) else None
+        times = entry.get("times") if isinstance(entry, dict) else None
+        if isinstance(inner, list | tuple) and isinstance(times, int) and times > 0:
+            total += min(times, MAX_LAYERS + 1) * max(raw_group_count(inner, depth + 1), 1)
+        else:
+            total += 1
+        if total > MAX_LAYER_GROUPS:
+            return total
+    return total
+
+
+def _too_many_groups(groups: int) -> str:
+    return (
+        f"layers: {groups:,} layer groups once repeats are unrolled (at most "
+        f"{MAX_LAYER_GROUPS:,}); give runs of identical layers as one group with a count"
     )
 
 
@@ -255,7 +308,7 @@ class ModelSpec(_Frozen):
     notes: tuple[str, ...] = ()
     """Known traps and caveats."""
 
-    params: int | None = Field(default=None, gt=0)
+    params: Bytes | None = None
     """Total parameter count (weights), an exact integer where the config allows."""
     architecture: str | None = None
     """llama.cpp's name for the architecture, as a GGUF's general.architecture holds it
@@ -267,35 +320,46 @@ class ModelSpec(_Frozen):
     """A DeepSeek2 GGUF from before llama.cpp's MLA layout (no attention.key_length_mla /
     value_length_mla keys, one attn_kv_b tensor): llama.cpp runs it as multi-head attention
     and caches full per-head K (head_dim) and V (v_head_dim) for every query head."""
-    weight_bytes: int | None = Field(default=None, gt=0)
+    weight_bytes: Bytes | None = None
     """Exact bytes of the checkpoint's tensors (from safetensors headers), when known;
     used instead of params x weight_dtype unless --weights asks for another format."""
     weight_dtype: Annotated[str, BeforeValidator(_check_weight_dtype)] = "bf16"
     """Native weight format of the released checkpoint (config.json torch_dtype)."""
-    max_context: int = Field(gt=0)
+    max_context: Tokens
     """Longest context the model supports, in tokens."""
 
-    num_layers: int = Field(gt=0, le=MAX_LAYERS)
+    num_layers: Layers
     """Decoder layers (config.json num_hidden_layers); at most a million, so unrolling a
     layer pattern stays bounded in memory."""
-    num_query_heads: int = Field(ge=0)
+    num_query_heads: HeadsOrNone
     """Attention (query) heads (num_attention_heads); 0 only for a model without attention
     layers (Mamba, whose GGUF says head_count 0)."""
-    num_kv_heads: int = Field(ge=0)
+    num_kv_heads: HeadsOrNone
     """Key/value heads (num_key_value_heads; equal to query heads for MHA, 1 for MQA)."""
-    hidden_size: int = Field(gt=0)
+    hidden_size: Width
     """Model width (hidden_size)."""
-    head_dim: int | None = Field(default=None, gt=0)
+    head_dim: Width | None = None
     """Per-head K width; omit only when the model uses hidden_size // num_query_heads."""
-    v_head_dim: int | None = Field(default=None, gt=0)
+    v_head_dim: Width | None = None
     """Per-head V width when it differs from head_dim."""
-    sliding_window: int | None = Field(default=None, gt=0)
+    sliding_window: Tokens | None = None
     """Window (tokens) applied to every layer; use `layers` for mixed patterns."""
     layers: tuple[LayerGroupSpec, ...] | None = None
     """Layer groups in order, when layers differ; counts must add up to num_layers."""
     dims: ModelDims | None = None
     """Shapes beyond the KV cache (vocabulary, MLP, experts, vision tower): what sizes
     weights as an engine loads them and its activation peak (kvcalc/dims.py)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _few_enough_groups(cls, data: Any) -> Any:
+        # On the raw YAML, before pydantic builds one object per list entry: a 1 MiB file
+        # can list 40,000 groups, and a repeat can multiply them past any loop's reach.
+        if isinstance(data, dict):
+            groups = raw_group_count(data.get("layers"))
+            if groups > MAX_LAYER_GROUPS:
+                raise ValueError(_too_many_groups(groups))
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelSpec:
@@ -320,6 +384,9 @@ class ModelSpec(_Frozen):
                 raise ValueError(
                     f"layer group counts add up to {total}, not num_layers {self.num_layers}"
                 )
+            groups = group_count(self.layers)  # before kv_head_counts() unrolls them
+            if groups > MAX_LAYER_GROUPS:
+                raise ValueError(_too_many_groups(groups))
         for kv_heads in self.kv_head_counts():
             if self.num_query_heads % kv_heads:
                 raise ValueError(
@@ -413,6 +480,25 @@ def _check_util(value: object) -> str | None:
     return str(value)
 
 
+def _check_size(value: object) -> object:
+    """A size kept as written ('8GiB') once it parses: '1e9' is an error naming the field."""
+    if isinstance(value, str):
+        _read_size(value)
+    return value
+
+
+def _read_size(value: object) -> object:
+    """'81559MiB' -> bytes; an int passes to the strict check (it is bytes already)."""
+    if not isinstance(value, str):
+        return value
+    from kvcalc.units import UnitError
+
+    try:
+        return parse_bytes(value)
+    except UnitError as exc:
+        raise ValueError(str(exc)) from None
+
+
 class HardwareSpec(_Frozen):
     """One device preset: memory as the driver reports it, and peak bandwidth."""
 
@@ -421,11 +507,9 @@ class HardwareSpec(_Frozen):
     aliases: tuple[str, ...] = ()
     kind: Literal["gpu", "cpu", "unified"]
     """gpu: discrete accelerator; cpu: host RAM; unified: Apple-style shared memory."""
-    memory_bytes: Annotated[
-        int, BeforeValidator(lambda v: parse_bytes(v) if isinstance(v, str) else v)
-    ] = Field(gt=0)
+    memory_bytes: Annotated[Bytes, BeforeValidator(_read_size)]
     """Capacity as the driver reports it (nvidia-smi memory.total), e.g. '81559MiB'."""
-    bandwidth_gb_s: int | None = Field(default=None, gt=0)
+    bandwidth_gb_s: Bytes | None = None
     """Vendor peak memory bandwidth in decimal GB/s."""
     default_util: Annotated[str | None, BeforeValidator(_check_util)] = None
     """Usable fraction when --util is not given, where the platform caps it (Apple Metal);
@@ -470,19 +554,19 @@ class Claim(_Frozen):
     published: str
     """As printed: '20.9 GB', '2048.00 MiB', '8x', 'GQA', '16384'."""
     expect: Literal["exact", "within rounding", "off"]
-    seq: int | None = Field(default=None, gt=0)
-    batch: int = Field(default=1, gt=0)
+    seq: Tokens | None = None
+    batch: Tokens = 1
     kv_dtype: str = "fp16"
     attention: Literal["mha", "mqa"] | None = None
     engine: str = "ideal"
-    kv_budget: str | None = None
+    kv_budget: Annotated[str | None, BeforeValidator(_check_size)] = None
     """KV memory for engine_tokens (a size: '8GiB')."""
     free_memory: str | None = None
     """For an engine whose fraction is of the memory free after loading (TensorRT-LLM):
     that memory as its log prints it ('available: 70.48 GiB'), instead of kv_budget."""
     util: str | None = None
     """That fraction when not the engine's default ('0.99')."""
-    block_size: int | None = Field(default=None, gt=0)
+    block_size: Tokens | None = None
     """The engine's block size when not its default (tokens_per_block 64)."""
     note: str | None = None
 
@@ -509,6 +593,17 @@ def describe_validation_error(exc: ValidationError) -> str:
     for error in exc.errors()[:3]:
         field = ".".join(str(part) for part in error["loc"])
         message = error["msg"].removeprefix("Value error, ")
+        if error["type"].endswith("_type"):  # a wrong kind of value: say what was written
+            message += f" (got {_shown(error.get('input'))})"
         parts.append(f"{field}: {message}" if field else message)
     more = exc.error_count() - len(parts)
     return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, bool):  # YAML 1.1 reads yes/no/on/off as booleans
+        return f"{str(value).lower()}, a boolean (yes/no/on/off/true/false in YAML)"
+    if isinstance(value, float):
+        return f"{value!r}, a decimal number"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -6,7 +6,7 @@ Everything here returns Python ints: a size or a count never becomes a float.
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from fractions import Fraction
 
 from kvcalc.limits import MAX_NUMBER_DIGITS
@@ -43,42 +43,65 @@ _SIZE_UNITS: dict[str, int] = {
 }
 SIZE_FORMS = "B, KB/MB/GB/TB/PB (x1000), KiB/MiB/GiB/TiB/PiB (x1024), K/M/G/T, Ki/Mi/Gi/Ti"
 
-_SIZE_RE = re.compile(r"^\s*([0-9][0-9_]*(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
+# One grammar for every number kvcalc reads (--seq, --mem, --util, sizes in YAML, claims):
+# ASCII digits, grouped at most by single underscores between digits (1_000_000), and, where
+# a fraction makes sense, one decimal point with digits on both sides.  No sign, exponent,
+# full-width digit, NaN or infinity: Python's int() and Decimal() take '０.９', '1e-100000000'
+# and '2__048', and the last two cost time or mean something else.  re.ASCII keeps \s and
+# [0-9] to ASCII.
+DIGITS = r"[0-9]+(?:_[0-9]+)*"
+DECIMAL = rf"{DIGITS}(?:\.{DIGITS})?"
+_SIZE_RE = re.compile(rf"^\s*({DECIMAL})\s*([A-Za-z]*)\s*$", re.ASCII)
 
 # Token and request counts (`--seq 32k`) follow the serving-engine convention:
 # lowercase k/m are decimal (32k = 32,000), uppercase K/M are binary (32K = 32,768).
 _COUNT_UNITS: dict[str, int] = {"": 1, "k": 10**3, "m": 10**6, "K": 2**10, "M": 2**20}
-_COUNT_RE = re.compile(r"^\s*([0-9][0-9_]*)\s*([kmKM]?)\s*$")
+_COUNT_RE = re.compile(rf"^\s*({DIGITS})\s*([kmKM]?)\s*$", re.ASCII)
+_WHOLE_RE = re.compile(rf"^\s*({DIGITS})\s*$", re.ASCII)
+_FRACTION_RE = re.compile(rf"^\s*({DECIMAL})\s*$", re.ASCII)
+NUMBER_FORMS = "ASCII digits, single underscores between them allowed (1_000_000)"
 
 
 class UnitError(ValueError):
     """A size or count string that does not parse; the message lists valid forms."""
 
 
-def _check_length(text: str) -> None:
-    # counted before the regex runs, so a megabyte of digits is refused at once
+def _check_length(text: str) -> str:
+    # counted before any regex runs, so a megabyte of digits is refused at once
     shown = str(text)
     if len(shown) > 2 * MAX_NUMBER_DIGITS or sum(ch.isdigit() for ch in shown) > MAX_NUMBER_DIGITS:
         raise UnitError(f"{shown[:20]}...: more than {MAX_NUMBER_DIGITS} digits")
+    return shown
+
+
+def _decimal(digits: str) -> Decimal:
+    # the grammar admits only ASCII digits, '_' between them and one '.': exact and bounded
+    return Decimal(digits.replace("_", ""))
 
 
 def parse_bytes(text: str) -> int:
-    """Parse a memory size to integer bytes.
+    """Parse a memory size to integer bytes; a unit is required (0 needs none).
 
     >>> parse_bytes("24GB"), parse_bytes("24GiB"), parse_bytes("1.5 TB")
     (24000000000, 25769803776, 1500000000000)
     """
-    _check_length(text)
-    match = _SIZE_RE.match(str(text))
+    shown = _check_length(text)
+    match = _SIZE_RE.match(shown)
     unit = match.group(2).lower() if match else None
     if match is None or unit not in _SIZE_UNITS:
-        raise UnitError(f"cannot read size {text!r}: use a number and one of {SIZE_FORMS}")
-    try:
-        value = Decimal(match.group(1).replace("_", "")) * _SIZE_UNITS[unit]
-    except InvalidOperation as exc:  # pragma: no cover - the regex admits only digits
-        raise UnitError(f"cannot read size {text!r}") from exc
+        raise UnitError(
+            f"cannot read size {shown!r}: use a number ({NUMBER_FORMS}; one optional "
+            f"decimal point) and a unit: {SIZE_FORMS}"
+        )
+    value = _decimal(match.group(1)) * _SIZE_UNITS[unit]
+    if unit == "" and value != 0:
+        # '--mem 24' would otherwise mean 24 bytes: nobody means that, so say so
+        raise UnitError(
+            f"size {shown.strip()!r} has no unit: write {match.group(1)}GB (x10^9) or "
+            f"{match.group(1)}GiB (x2^30), or {match.group(1)}B for bytes"
+        )
     if value != value.to_integral_value():
-        raise UnitError(f"size {text!r} is not a whole number of bytes")
+        raise UnitError(f"size {shown!r} is not a whole number of bytes")
     return int(value)
 
 
@@ -104,26 +127,43 @@ def parse_count(text: str) -> int:
     >>> parse_count("2048"), parse_count("32k"), parse_count("32K")
     (2048, 32000, 32768)
     """
-    _check_length(text)
-    match = _COUNT_RE.match(str(text))
+    shown = _check_length(text)
+    match = _COUNT_RE.match(shown)
     if match is None:
         raise UnitError(
-            f"cannot read count {text!r}: use a whole number, optionally with k/m (x1000) "
-            "or K/M (x1024), e.g. 2048, 32k, 32K"
+            f"cannot read count {shown!r}: use a whole number ({NUMBER_FORMS}), optionally "
+            "with k/m (x1000) or K/M (x1024), e.g. 2048, 32k, 32K"
         )
     return int(match.group(1).replace("_", "")) * _COUNT_UNITS[match.group(2)]
 
 
+def parse_whole(text: str) -> int:
+    """Parse a plain whole number (no k/m suffix): --tp, --pp, --kv-heads, ...
+
+    >>> parse_whole("8"), parse_whole("1_024")
+    (8, 1024)
+    """
+    shown = _check_length(text)
+    match = _WHOLE_RE.match(shown)
+    if match is None:
+        raise UnitError(f"cannot read whole number {shown!r}: use {NUMBER_FORMS}")
+    return int(match.group(1).replace("_", ""))
+
+
 def parse_fraction(text: str) -> Fraction:
-    """Parse a decimal such as '0.9' exactly (no float rounding).
+    """Parse a plain decimal such as '0.9' exactly (no float rounding, no exponent).
 
     >>> parse_fraction("0.9")
     Fraction(9, 10)
     """
-    try:
-        return Fraction(Decimal(str(text).strip()))
-    except (InvalidOperation, ValueError) as exc:
-        raise UnitError(f"cannot read number {text!r}") from exc
+    shown = _check_length(text)
+    match = _FRACTION_RE.match(shown)
+    if match is None:
+        raise UnitError(
+            f"cannot read number {shown!r}: use a plain decimal such as 0.9 ({NUMBER_FORMS}; "
+            "no exponent or sign)"
+        )
+    return Fraction(_decimal(match.group(1)))
 
 
 def fixed(numerator: int | Fraction, unit: int, places: int = 2) -> str:

@@ -1,11 +1,21 @@
-"""Shared helpers: a CLI runner with a wide terminal, and a small spec factory."""
+"""Shared helpers: a CLI runner with a wide terminal, a small spec factory, and the
+hypothesis profiles.
+
+`make test` runs the "ci" profile: derandomized (the same examples on every run and
+every machine, so a red build is reproducible), no example database, and a modest
+number of examples; failures found by exploration are pinned as `@example`s beside
+their test.  `make fuzz` runs the "fuzz" profile: random, many examples, with the
+database, to find new failures.  Choose with KVCALC_HYPOTHESIS=ci|fuzz.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 from typer.testing import CliRunner
 
 from kvcalc.cli import app
@@ -13,6 +23,26 @@ from kvcalc.dtypes import kv_format
 from kvcalc.spec import ModelSpec
 
 FP16 = kv_format("fp16")
+
+# Tests that run the CLI in-process take a pytest fixture; hypothesis would warn that the
+# fixture is not reset between examples, which is what we want (a runner, a tmp folder).
+_QUIET = [
+    HealthCheck.function_scoped_fixture,
+    HealthCheck.too_slow,
+    HealthCheck.data_too_large,
+    HealthCheck.large_base_example,
+]
+settings.register_profile(
+    "ci", derandomize=True, database=None, deadline=None, suppress_health_check=_QUIET
+)
+settings.register_profile(
+    "fuzz", derandomize=False, deadline=None, max_examples=3000, suppress_health_check=_QUIET
+)
+PROFILE = os.environ.get("KVCALC_HYPOTHESIS", "ci")
+settings.load_profile(PROFILE)
+FUZZ_EXAMPLES = 50 if PROFILE == "ci" else settings.default.max_examples
+"""Examples per fuzz test: each runs the whole CLI in-process (~5 ms), so `make test`
+keeps 50 fixed ones and `make fuzz` explores thousands."""
 
 
 class Run:

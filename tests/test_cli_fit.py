@@ -191,3 +191,10 @@ def test_seq_alone_with_no_request_that_fits_is_no_answer(run):
     assert data["max_batch"] == 0 and data["fits"] is False and data["max_context"] == 7167
     assert "not one request of 8,192 tokens fits" in result.stderr
     assert "1 request of 7,167 tokens" in result.stderr
+
+
+@pytest.mark.parametrize("flag", ["--tp", "--pp", "--gpus"])
+def test_gpu_counts_take_plain_digits_not_token_suffixes(run, flag):
+    # 1k is a token count's suffix (1,000); a GPU count is written out
+    result = run("fit", "llama3-8b", "--gpu", "h100", flag, "1k")
+    assert result.exit_code == 2 and f"{flag}: cannot read whole number '1k'" in result.stderr

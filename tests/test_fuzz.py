@@ -8,17 +8,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import FUZZ_EXAMPLES
 from tests.test_import_gguf import write as write_gguf
 
 ROOT = Path(__file__).resolve().parent.parent
 PRESET = (ROOT / "configs" / "models" / "gemma-3-27b.yaml").read_text()
 CONFIG = (ROOT / "tests" / "data" / "falcon-7b" / "config.json").read_text()
-FUZZ = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+FUZZ = settings(max_examples=FUZZ_EXAMPLES)
 
 COMMANDS = ["size", "fit", "dial", "decode", "compare", "plot", "models", "gpus", "check"]
 WORDS = [
@@ -72,7 +71,7 @@ def test_truncated_and_mangled_config_json(run, tmp_path, cut, tail):
     contract(run("size", str(path)))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@FUZZ
 @given(st.data())
 def test_truncated_and_corrupted_gguf(run, tmp_path, data):
     path = tmp_path / "m.gguf"
@@ -127,10 +126,17 @@ def test_huge_per_layer_array_is_refused_unread(run, tmp_path):
 
 
 def test_long_per_layer_array_within_limits_answers(run, tmp_path):
-    # 30,000 items (780 KB) parse and answer: 30,000 x 1,024 tokens x 2 x 2 x 64 x 2 B
-    wide_yaml(tmp_path / "wide.yaml", 30_000)
+    # 4,096 groups (limits.MAX_LAYER_GROUPS): 4,096 x 1,024 tokens x 2 x 2 x 64 x 2 B
+    wide_yaml(tmp_path / "wide.yaml", 4096)
     data = run.json("size", str(tmp_path / "wide.yaml"), "--seq", "1024")
-    assert data["total_bytes"] == 30_000 * 1024 * 2 * 2 * 64 * 2
+    assert data["total_bytes"] == 4096 * 1024 * 2 * 2 * 64 * 2
+
+
+def test_one_group_too_many_is_refused_before_validation(run, tmp_path):
+    wide_yaml(tmp_path / "wide.yaml", 4097)
+    result = run("size", str(tmp_path / "wide.yaml"))
+    contract(result)
+    assert result.exit_code == 2 and "4,097 layer groups" in result.stderr
 
 
 def test_huge_but_valid_questions_answer_exactly(run):
@@ -151,3 +157,119 @@ def test_a_million_layers(run, tmp_path):
     data = run.json("size", str(path), "--seq", "4096")
     # 10^6 layers x 4,096 tokens x 2 x 2 heads x 64 dims x 2 B
     assert data["total_bytes"] == 10**6 * 4096 * 2 * 2 * 64 * 2
+
+
+# Issue 12: values that must be read exactly or refused with their name, never misread.
+JSON_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**7),
+    st.integers(10**7, 10**40),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(["4096", "two", "", " 8", "8.0", "\uff18", "1e3", "NaN"]),
+    st.lists(st.integers(-2, 9), max_size=3),
+    st.dictionaries(st.sampled_from(["num_key_value_heads", "x"]), st.integers(0, 9), max_size=2),
+)
+INT_FIELDS = [
+    "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "hidden_size",
+    "head_dim", "sliding_window", "max_position_embeddings", "kv_lora_rank",
+    "attn_layer_period", "full_attention_interval", "max_window_layers", "v_head_dim",
+]  # fmt: skip
+BASE = {"model_type": "llama", "num_hidden_layers": 4, "num_attention_heads": 8,
+        "num_key_value_heads": 2, "hidden_size": 512, "max_position_embeddings": 4096}  # fmt: skip
+
+
+def read_as_int(key: str, value: object) -> bool:
+    """Would a strict reader take `value` for the integer field `key`?"""
+    if value is None:
+        return True  # absent
+    if isinstance(value, str):  # the one string form: plain ASCII digits
+        return key == "sliding_window" and value.isascii() and value.isdigit()
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@FUZZ
+# found by make fuzz: a field read only on another family's path was never checked; a
+# padded digit string passed as a window
+@example(changes={"max_window_layers": False})
+@example(changes={"sliding_window": " 8"})
+@given(st.dictionaries(st.sampled_from(INT_FIELDS + ["layer_types", "use_sliding_window",
+                                                      "multi_query", "text_config"]),
+                       JSON_VALUES, max_size=4))  # fmt: skip
+def test_config_json_values_are_read_or_refused_by_name(run, tmp_path, changes):
+    import json
+
+    (tmp_path / "config.json").write_text(json.dumps({**BASE, **changes}))
+    result = run("size", str(tmp_path / "config.json"), "--seq", "64")
+    contract(result)
+    if result.exit_code == 0:  # accepted: every integer field written was an integer
+        for key, value in changes.items():
+            if key in INT_FIELDS:
+                assert read_as_int(key, value), (key, value)
+    else:
+        assert "config.json" in result.stderr
+
+
+GGUF_KEYS = ["block_count", "attention.head_count", "attention.head_count_kv",
+             "embedding_length", "context_length", "attention.key_length",
+             "attention.sliding_window", "attention.kv_lora_rank"]  # fmt: skip
+GGUF_VALUES = st.one_of(
+    st.tuples(st.just("add_uint32"), st.integers(0, 2**32 - 1)),
+    st.tuples(st.just("add_int32"), st.integers(-(2**31), 2**31 - 1)),
+    st.tuples(st.just("add_uint64"), st.integers(0, 2**64 - 1)),
+    st.tuples(st.just("add_float32"), st.floats(width=32, allow_nan=True)),
+    st.tuples(st.just("add_bool"), st.booleans()),
+    st.tuples(st.just("add_string"), st.sampled_from(["4", "", "llama", "\u00e9"])),
+    st.tuples(st.just("add_array"), st.lists(st.integers(0, 64), min_size=1, max_size=6)),
+)
+
+
+@FUZZ
+@example(fields={"attention.head_count_kv": ("add_string", "")})  # make fuzz: absent, not ''
+@given(st.dictionaries(st.sampled_from(GGUF_KEYS), GGUF_VALUES, max_size=3))
+def test_gguf_values_are_read_by_type_or_refused_by_name(run, tmp_path, fields):
+    from gguf import GGUFWriter
+
+    base = {"block_count": ("add_uint32", 4), "attention.head_count": ("add_uint32", 8),
+            "attention.head_count_kv": ("add_uint32", 2),
+            "embedding_length": ("add_uint32", 512)}  # fmt: skip
+    writer = GGUFWriter(str(tmp_path / "m.gguf"), "llama")
+    for key, (method, value) in {**base, **fields}.items():
+        getattr(writer, method)(f"llama.{key}", value)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    result = run("size", str(tmp_path / "m.gguf"), "--seq", "64")
+    contract(result)
+    if result.exit_code == 0:
+        for key, (method, value) in fields.items():
+            if method == "add_string" and value == "":
+                continue  # the gguf writer skips an empty string: the key is absent
+            assert method not in ("add_float32", "add_bool", "add_string"), (key, method)
+
+
+NUMBER_TEXT = st.text(alphabet="0123456789_.,eE+- kKmMgGiIbB\uff10\uff11\u0661", max_size=12)
+
+
+@FUZZ
+@given(st.sampled_from(["--seq", "--batch", "--mem", "--util", "--tp", "--overhead"]),
+       NUMBER_TEXT)  # fmt: skip
+def test_numbers_follow_one_grammar(run, flag, text):
+    import re
+
+    args = ["fit", "llama3-8b", "--kv-only"] if flag != "--mem" else ["fit", "llama3-8b"]
+    if flag not in ("--mem",):
+        args += ["--mem", "24GB"]
+    if flag == "--overhead":
+        args.remove("--kv-only")
+    result = run(*args, flag, text)
+    contract(result)
+    digits = r"[0-9]+(?:_[0-9]+)*"
+    grammar = {
+        "--util": rf"{digits}(?:\.{digits})?",
+        "--mem": rf"{digits}(?:\.{digits})?\s*[A-Za-z]*",
+        "--overhead": rf"{digits}(?:\.{digits})?\s*[A-Za-z]*",
+    }.get(flag, rf"{digits}\s*[kmKM]?")
+    if result.exit_code != 2 or flag not in result.stderr:  # the value was accepted
+        assert re.fullmatch(grammar, text.strip(" "), re.ASCII), (flag, text)

@@ -445,3 +445,25 @@ def test_recurrent_configs_get_no_dims():
         "jamba",
     )
     assert spec.dims is None
+
+
+def test_dims_come_from_text_config_of_a_multimodal_config():
+    # Gemma 3 27B nests its language model: the dims are the text stack's, not absent
+    config = {**CONFIGS["gemma-3-27b"]}
+    config["text_config"] = {**config["text_config"], **SIZES["gemma-3-27b"]}
+    spec, _ = spec_from_config(config, "config.json", "gemma-3-27b")
+    assert spec.dims is not None
+    assert spec.dims.vocab_size == SIZES["gemma-3-27b"]["vocab_size"]
+
+
+@pytest.mark.parametrize("factor", [0, 1.5, "0.4", True, float("nan")])
+def test_a_misread_rotary_factor_is_refused(factor):
+    config = {**CONFIGS["qwen2.5-7b"], **SIZES["qwen2.5-7b"], "partial_rotary_factor": factor}
+    with pytest.raises(SpecError, match="partial_rotary_factor must be a number in"):
+        spec_from_config(config, "config.json", "x")
+
+
+def test_a_partial_rotary_factor_sizes_the_rope_table():
+    config = {**CONFIGS["qwen2.5-7b"], **SIZES["qwen2.5-7b"], "partial_rotary_factor": 0.5}
+    spec, _ = spec_from_config(config, "config.json", "x")
+    assert spec.dims is not None and spec.dims.rotary_dim == spec.k_head_dim // 2

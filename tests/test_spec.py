@@ -65,8 +65,9 @@ def test_repeat_groups():
 
 
 def test_huge_repeat_is_refused_without_unrolling():
-    # 10**12 layers would exhaust memory if unrolled before the count check
-    with pytest.raises(ValidationError, match="add up to 1000000000000, not num_layers 8"):
+    # 10**12 layers would exhaust memory if unrolled before the count check; the raw
+    # group count (limits.MAX_LAYER_GROUPS) refuses it before pydantic builds anything
+    with pytest.raises(ValidationError, match="1,000,001 layer groups once repeats are unrolled"):
         make_spec(
             num_layers=8,
             layers=[{"kind": "repeat", "times": 10**12, "layers": [{"kind": "full", "count": 1}]}],

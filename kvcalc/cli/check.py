@@ -78,7 +78,7 @@ def check_documents(
     """Print the documents' report; exit 1 on a failed figure, 2 on a malformed annotation."""
     from pathlib import Path
 
-    from kvcalc import doccheck_run
+    from kvcalc import doccheck_run, files
     from kvcalc import render_doccheck as render
 
     if output not in ("text", "github"):
@@ -92,7 +92,9 @@ def check_documents(
         lines = render.github_lines(report) if output == "github" else render.text_lines(report)
         print("\n".join(lines + ([f"fixed {len(fixed)} document(s)"] if fixed else [])))
     if junit is not None:
-        Path(junit).write_text(render.junit_xml(report), encoding="utf-8")
+        xml = render.junit_xml(report).encode("utf-8")
+        # replaced each run, but through a temporary file: a link at FILE is not followed
+        files.write_new(Path(junit), lambda handle: handle.write(xml), force=True, flag="--junit")
     if report.problems:
         first = report.problems[0]
         raise UsageError(

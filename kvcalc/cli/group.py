@@ -1,8 +1,10 @@
 """The root command group: commands loaded on demand, and the one place errors become exit codes.
 
 Exit codes: 0 answered; 1 a valid question with no answer (nothing fits, a claim's
-verdict changed); 2 the question was malformed (one line naming what and why);
-70 a bug in kvcalc (set KVCALC_DEBUG=1 for the traceback).
+verdict changed); 2 the question was malformed, a file could not be read or the output
+not written (one line naming what and why); 141 stdout's reader left early (a broken
+pipe: quietly, see kvcalc/channels.py); 130 interrupted; 70 a bug in kvcalc (set
+KVCALC_DEBUG=1 for the traceback).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any
 
 import typer
 from typer.core import TyperGroup
+
+from kvcalc import channels
 
 # name -> (module, one-line summary shown by `kvcalc --help` without importing it)
 COMMANDS = {
@@ -32,7 +36,8 @@ COMMANDS = {
 
 
 def fail(message: str, exit_code: int) -> None:
-    print(f"kvcalc: error: {' '.join(message.split())}", file=sys.stderr)
+    # stderr or nowhere: with stderr closed, print(file=None) would write to stdout
+    channels.to_stderr(f"kvcalc: error: {' '.join(message.split())}")
     sys.exit(exit_code)
 
 
@@ -53,7 +58,7 @@ class KvcalcGroup(TyperGroup):
             formatter.write_dl([(name, summary) for name, (_, summary) in COMMANDS.items()])
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
-        from kvcalc.errors import KvcalcError
+        from kvcalc.errors import KvcalcError, UsageError
 
         kwargs["standalone_mode"] = False  # errors come back here instead of being printed
         kwargs.setdefault("prog_name", "kvcalc")
@@ -61,17 +66,32 @@ class KvcalcGroup(TyperGroup):
         if not given:  # no arguments: the help, as a successful answer
             kwargs["args"], args = ["--help"], ()
         try:
-            code = super().main(*args, **kwargs)
+            with channels.sane_columns(), channels.guarded_stdout():
+                empty = channels.empty_value(kwargs.get("args", given))
+                if empty is not None:
+                    raise UsageError(empty)
+                code = super().main(*args, **kwargs)
+        except channels.ClosedPipe:
+            channels.drop_output()
+            sys.exit(channels.BROKEN_PIPE_EXIT)
+        except channels.OutputError as exc:
+            channels.drop_output()
+            fail(str(exc), 2)
         except KvcalcError as exc:
             fail(str(exc), exc.exit_code)
         except typer.Exit as exc:
             sys.exit(exc.exit_code)
         except typer.Abort:
             fail("aborted", 1)
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
         except typer.TyperException as exc:  # typer's usage errors: bad option, missing value
             ctx = getattr(exc, "ctx", None)
             where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
             fail(exc.format_message() + where, exc.exit_code)
+        except OSError as exc:  # a file the library opened without naming it: still exit 2
+            where = f"{exc.filename}: " if exc.filename else ""
+            fail(f"{where}{(exc.strerror or type(exc).__name__).lower()}", 2)
         except Exception as exc:
             if os.environ.get("KVCALC_DEBUG"):
                 raise

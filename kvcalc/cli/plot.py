@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from kvcalc.cli.shared import ONE_CONFIG, ModelsArg, deployment, emit, warn
+from kvcalc.cli.shared import ONE_CONFIG, ModelsArg, deployment, emit, warn, whole_option
 
 app = typer.Typer(rich_markup_mode=None)
 
@@ -16,7 +16,9 @@ To = Annotated[
     str | None,
     typer.Option("--to", metavar="N", help="Last x [default: the smallest max context; 64]."),
 ]
-Points = Annotated[int, typer.Option("--points", metavar="N", help="Points per line.")]
+Points = Annotated[
+    int, typer.Option("--points", parser=whole_option, metavar="N", help="Points per line.")
+]
 LogY = Annotated[bool, typer.Option("--log-y", help="Logarithmic memory axis (--out).")]
 Out = Annotated[
     str | None,
@@ -24,7 +26,13 @@ Out = Annotated[
         "--out", metavar="FILE", help="Write a .png or .svg (pip install 'kvcalc[plot]')."
     ),
 ]
-Force = Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")]
+Force = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Replace --out if it exists (a link there is replaced itself, never followed).",
+    ),
+]
 
 
 @app.command()
@@ -56,7 +64,7 @@ def plot(
     last = parse_positive(to, "--to")
     drawn = api.plot(models, x=x, to=last, points=points, setup=opts, warn=warn)
     if target_file is not None:
-        file_plot(drawn, target_file, log_y)
+        file_plot(drawn, target_file, log_y, force)
         print(f"wrote {target_file}")
         return
     emit(as_json, lambda: plot_json(drawn), lambda: text_plot(drawn))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import sys
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any
@@ -130,7 +129,22 @@ def refuse_no_fit(results: Sequence[Any], opts: Any) -> None:
 
 
 def warn(message: str) -> None:
-    print(f"kvcalc: note: {message}", file=sys.stderr)
+    from kvcalc.channels import to_stderr
+
+    to_stderr(f"kvcalc: note: {' '.join(message.split())}")
+
+
+def whole_option(text: Any) -> Any:
+    """Parser of the integer options outside the shared vocabulary (--kv-heads, --points):
+    the one number grammar of units.py, where int() would take '０' or '1__0'."""
+    if text is None or isinstance(text, int):  # typer passes defaults through the parser too
+        return text
+    from kvcalc.units import UnitError, parse_whole
+
+    try:
+        return parse_whole(text)
+    except UnitError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 ModelArg = Annotated[

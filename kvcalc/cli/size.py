@@ -6,12 +6,17 @@ from typing import Annotated, Any
 
 import typer
 
-from kvcalc.cli.shared import ModelArg, deployment, emit, refuse_no_fit, warn
+from kvcalc.cli.shared import ModelArg, deployment, emit, refuse_no_fit, warn, whole_option
 
 app = typer.Typer(rich_markup_mode=None)
 KvHeads = Annotated[
     int | None,
-    typer.Option("--kv-heads", metavar="N", help="Re-size with N KV heads (a divisor of H)."),
+    typer.Option(
+        "--kv-heads",
+        parser=whole_option,
+        metavar="N",
+        help="Re-size with N KV heads (a divisor of H).",
+    ),
 ]
 Attention = Annotated[
     str | None, typer.Option("--attention", metavar="mha|mqa", help="Re-size as MHA or MQA.")

@@ -1,9 +1,9 @@
-"""GGUF header -> ModelSpec, read with llama.cpp's own `gguf` package.
+"""GGUF header -> ModelSpec.
 
-Only metadata and the tensor table are read (the reader memory-maps the file;
-no tensor data is touched).  Keys follow llama.cpp's names under the model's
-architecture prefix: `{arch}.block_count`, `{arch}.attention.head_count_kv`
-(a number, or one entry per layer), `{arch}.attention.key_length` / `value_length`,
+Only metadata and the tensor table are read (gguf_read.py walks the file once through
+mmap; no tensor data is touched).  Keys follow llama.cpp's names under the model's
+architecture prefix: `{arch}.block_count`, `{arch}.attention.head_count_kv` (a number,
+or one entry per layer), `{arch}.attention.key_length` / `value_length`,
 `{arch}.attention.sliding_window` and `sliding_window_pattern`,
 `{arch}.attention.kv_lora_rank` and `key_length_mla` (MLA), `{arch}.ssm.*` (Mamba,
 Mamba-2, Gated DeltaNet), `{arch}.context_length`.
@@ -15,6 +15,12 @@ layer without K/V in Deci; Qwen3-Next's recurrent layers are every layer but eac
 five layers of every six (pattern 6).  With pattern n, layer i slides when
 i % n < n - 1.  A window on an architecture llama.cpp never slides (Mistral 7B v0.1
 as llama) is kept for the other engines, with a warning.
+
+Values are read by their GGUF type: an integer field takes an integer type only (a
+FLOAT32 4.7 block_count is refused, not read as 4), a present field must be valid
+(key_length 0 is an error, not "absent"), and every limit is checked on the value as
+written before a per-layer list is built.  One deliberate zero: sliding_window 0 means
+no window, as llama.cpp reads it (hparams.n_swa = 0 disables SWA).
 """
 
 from __future__ import annotations
@@ -23,10 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from kvcalc import archs
-from kvcalc.errors import SpecError, UsageError
+from kvcalc.errors import SpecError
 from kvcalc.importers.common import compress, slug
-from kvcalc.importers.gguf_layout import Tensor, layout
-from kvcalc.limits import MAX_GGUF_ARRAY_DEPTH
+from kvcalc.importers.gguf_layout import layout
+from kvcalc.importers.gguf_read import INTEGER_TYPES, Value, gguf_constants, read_gguf
+from kvcalc.limits import MAX_HEADS, MAX_LAYERS, MAX_NAME_CHARS, MAX_TOKENS, MAX_WIDTH
 from kvcalc.spec import ModelSpec, validate
 
 # Architectures whose recurrent state kvcalc reads from ssm.*: Mamba-1 (mamba, jamba),
@@ -49,255 +56,201 @@ _FILE_TYPES = {
 }
 
 
-# GGUF value types -> fixed byte size (8 = string, 9 = array are walked instead)
-_FIXED_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+class _Metadata:
+    """Typed, strict access to `{arch}.*` keys; errors name the file and the key."""
 
+    def __init__(self, fields: dict[str, Value], path: Path, arch: str) -> None:
+        self.fields, self.path, self.arch = fields, path, arch
 
-def check_header(path: Path) -> None:
-    """Walk the metadata section and refuse counts the file cannot hold.
+    def value(self, key: str) -> Value | None:
+        return self.fields.get(f"{self.arch}.{key}")
 
-    The gguf reader trusts declared lengths: an array claiming 2**40 elements makes it
-    loop or allocate for minutes.  This walk reads nothing but lengths, through mmap,
-    and fails as soon as a length runs past the end of the file.
-    """
-    import mmap
-    import struct
+    def fail(self, key: str, problem: str) -> SpecError:
+        return SpecError(f"{self.path}: {self.arch}.{key} {problem}")
 
-    with path.open("rb") as handle:
-        size = path.stat().st_size
-        if size < 24:
-            raise SpecError(f"{path}: not a readable GGUF file (only {size} bytes)")
-        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            if data[:4] != b"GGUF":
-                raise SpecError(f"{path}: not a readable GGUF file (no GGUF magic)")
-            version, tensors, kv_count = struct.unpack_from("<IQQ", data, 4)
-            if version < 2:
-                raise SpecError(f"{path}: GGUF version {version} is too old to read")
-            at = 24
+    def whole(self, key: str, *, low: int = 1, high: int, required: bool = False) -> int | None:
+        found = self.value(key)
+        if found is None:
+            if required:
+                raise SpecError(f"{self.path}: missing {self.arch}.{key} in the GGUF metadata")
+            return None
+        if found.type not in INTEGER_TYPES:
+            raise self.fail(key, f"must be an integer, got {found.describe()}")
+        return self._in_range(key, found.value, low, high)
 
-            def take(n: int) -> int:
-                nonlocal at
-                if n < 0 or at + n > size:
-                    raise SpecError(
-                        f"{path}: not a readable GGUF file (a length runs past the end)"
-                    )
-                at += n
-                return at - n
+    def need(self, key: str, *, low: int = 1, high: int) -> int:
+        value = self.whole(key, low=low, high=high, required=True)
+        assert value is not None
+        return value
 
-            def u64() -> int:
-                return int(struct.unpack_from("<Q", data, take(8))[0])
+    def per_layer(
+        self, key: str, layers: int, *, low: int, high: int, required: bool = False
+    ) -> list[int] | None:
+        """A scalar (the same for every layer) or an array of one integer per layer."""
+        found = self.value(key)
+        if found is None or found.type != "ARRAY":
+            scalar = self.whole(key, low=low, high=high, required=required)
+            return None if scalar is None else [scalar] * layers
+        if found.item not in INTEGER_TYPES:
+            raise self.fail(key, f"must hold integers, got {found.describe()}")
+        if found.count != layers or found.value is None:
+            raise self.fail(key, f"has {found.count:,} entries for {layers:,} layers")
+        values: list[int] = found.value
+        if values:
+            self._in_range(key, min(values), low, high)
+            self._in_range(key, max(values), low, high)
+        return values
 
-            def value(kind: int, depth: int) -> None:
-                if kind in _FIXED_SIZES:
-                    take(_FIXED_SIZES[kind])
-                elif kind == 8:
-                    take(u64())
-                elif kind == 9 and depth < MAX_GGUF_ARRAY_DEPTH:
-                    inner = int(struct.unpack_from("<I", data, take(4))[0])
-                    count = u64()
-                    if inner in _FIXED_SIZES:
-                        take(count * _FIXED_SIZES[inner])
-                        return
-                    if count * 8 > size - at:  # every string or array needs at least 8 bytes
-                        raise SpecError(f"{path}: not a readable GGUF file (array of {count:,})")
-                    for _ in range(count):
-                        value(inner, depth + 1)
-                else:
-                    raise SpecError(f"{path}: not a readable GGUF file (value type {kind})")
-
-            if kv_count * 12 > size or tensors * 32 > size:
-                raise SpecError(f"{path}: not a readable GGUF file (declared counts too large)")
-            for _ in range(kv_count):
-                take(u64())  # key
-                value(int(struct.unpack_from("<I", data, take(4))[0]), 0)
-
-
-def read_fields(path: Path) -> tuple[dict[str, Any], int, int, list[Tensor]]:
-    """(metadata without the tokenizer, total parameters, total tensor bytes, the tensors)."""
-    try:
-        from gguf import GGUFReader
-    except ImportError:  # pragma: no cover - gguf is a dependency
-        raise UsageError("reading GGUF needs the 'gguf' package: pip install gguf") from None
-    if not path.is_file():
-        raise UsageError(f"{path}: no such file")
-    check_header(path)
-    try:
-        reader = GGUFReader(path, "r")
-        fields = {
-            name: field.contents()
-            for name, field in reader.fields.items()
-            if not name.startswith("tokenizer.")  # 150k vocabulary strings are not needed
-        }
-        params = sum(int(t.n_elements) for t in reader.tensors)
-        nbytes = sum(int(t.n_bytes) for t in reader.tensors)
-        tensors = [tensor_of(t) for t in reader.tensors]
-    except (KeyboardInterrupt, MemoryError):
-        raise
-    except Exception as exc:  # the reader raises many kinds on corrupt input
-        raise SpecError(f"{path}: not a readable GGUF file ({type(exc).__name__}: {exc})") from None
-    return fields, params, nbytes, tensors
-
-
-def tensor_of(t: Any) -> Tensor:
-    """One entry of the gguf reader's tensor table, with its type's block size."""
-    from gguf import GGML_QUANT_SIZES
-
-    block_values, block_bytes = GGML_QUANT_SIZES[t.tensor_type]
-    return Tensor(
-        name=str(t.name),
-        shape=tuple(int(n) for n in t.shape),
-        nbytes=int(t.n_bytes),
-        offset=int(t.data_offset),
-        block_values=int(block_values),
-        block_bytes=int(block_bytes),
-    )
-
-
-def per_layer(value: Any, layers: int, key: str) -> list[int]:
-    """A scalar or a per-layer array as one int per layer."""
-    if isinstance(value, list):
-        if len(value) != layers:
-            raise SpecError(f"{key} has {len(value)} entries for {layers} layers")
-        return [int(v) for v in value]
-    return [int(value)] * layers
+    def _in_range(self, key: str, value: int, low: int, high: int) -> int:
+        if value < low:
+            raise self.fail(key, f"must be at least {low}, got {value:,}")
+        if value > high:
+            raise self.fail(key, f"{value:,} is over kvcalc's limit of {high:,}")
+        return value
 
 
 def spec_from_gguf(path: Path) -> tuple[ModelSpec, list[str]]:
-    fields, params, nbytes, tensors = read_fields(path)
+    fields, params, nbytes, tensors = read_gguf(path)
     warnings: list[str] = []
-    arch = fields.get("general.architecture")
-    if not isinstance(arch, str):
+    arch_value = fields.get("general.architecture")
+    if arch_value is None or not isinstance(arch_value.value, str) or not arch_value.value:
         raise SpecError(f"{path}: no general.architecture in the GGUF metadata")
-
-    def get(key: str) -> Any:
-        return fields.get(f"{arch}.{key}")
-
-    def need(key: str) -> Any:
-        value = get(key)
-        if value is None:
-            raise SpecError(f"{path}: missing {arch}.{key} in the GGUF metadata")
-        return value
-
-    layers = int(need("block_count"))
-    heads_each = per_layer(need("attention.head_count"), layers, "head_count")
-    heads = max(heads_each)
-    hidden = int(need("embedding_length"))
+    arch = arch_value.value
+    meta = _Metadata(fields, path, arch)
+    # every limit on the raw values first: nothing per layer is built before these pass
+    layers = meta.need("block_count", high=MAX_LAYERS)
+    heads_each = meta.per_layer(
+        "attention.head_count", layers, low=0, high=MAX_HEADS, required=True
+    )
+    assert heads_each is not None
+    hidden = meta.need("embedding_length", high=MAX_WIDTH)
+    heads = max(heads_each)  # 0 for a model without attention (Mamba: head_count 0)
     # head_count_kv defaults to head_count, layer by layer (src/llama-model.cpp load_hparams)
-    kv_value = get("attention.head_count_kv")
-    kv_each = heads_each if kv_value is None else per_layer(kv_value, layers, "head_count_kv")
-    context = get("context_length")
+    kv_each = meta.per_layer("attention.head_count_kv", layers, low=0, high=MAX_HEADS)
+    kv_each = kv_each if kv_each is not None else heads_each
+    context = meta.whole("context_length", high=MAX_TOKENS)
     if context is None:
         context = 2048
         warnings.append(f"no {arch}.context_length: assumed 2,048 tokens")
-    recurrent = recurrent_layers(arch, get, kv_each, path)
-    legacy_mla = bool(get("attention.kv_lora_rank")) and not (
-        get("attention.key_length_mla") and get("attention.value_length_mla")
-    )
-    attention_kv = [k for i, k in enumerate(kv_each) if k > 0 and not recurrent[i]]
-    widest = max(attention_kv, default=0)
-    sliding = sliding_layers(arch, get, layers, warnings)
-    kinds: list[dict[str, Any]] = []
-    for i in range(layers):
-        if recurrent[i]:
-            kinds.append(state_group(arch, get, path, i))
-        elif get("attention.kv_lora_rank"):
-            kinds.append(
-                {
-                    "kind": "latent",
-                    "count": 1,
-                    "kv_lora_rank": int(get("attention.kv_lora_rank")),
-                    "qk_rope_head_dim": int(get("rope.dimension_count") or 0),
-                }
-            )
-        else:
-            group: dict[str, Any] = {"kind": "full", "count": 1}
-            slides = sliding[i]
-            if slides is not None:
-                kind, window = slides
-                group["kind"] = kind
-                group["chunk" if kind == "chunked" else "window"] = window
-            if kv_each[i] != widest:  # 0: an attention layer without K/V (Deci)
-                group["num_kv_heads"] = kv_each[i]
-            kinds.append(group)
+    kv_lora = meta.whole("attention.kv_lora_rank", high=MAX_WIDTH)
+    key_mla = meta.whole("attention.key_length_mla", high=MAX_WIDTH)
+    value_mla = meta.whole("attention.value_length_mla", high=MAX_WIDTH)
+    legacy_mla = bool(kv_lora) and not (key_mla and value_mla)
+    recurrent = recurrent_layers(meta, kv_each)
+    if heads == 0 and not all(recurrent):  # Mamba says head_count 0; attention cannot
+        raise meta.fail("attention.head_count", "is 0 for every layer: no attention to size")
+    widest = max((k for k, r in zip(kv_each, recurrent, strict=True) if k > 0 and not r), default=0)
+    sliding = sliding_layers(meta, layers, warnings)
+    kinds = _kinds(meta, layers, kv_each, recurrent, sliding, kv_lora, widest)
     if len(set(heads_each) - {0}) > 1:
         warnings.append(f"head_count differs by layer; sized with the largest, {heads}")
+    name = fields.get("general.name")
+    shown = name.value if name and isinstance(name.value, str) and name.value else path.stem
     spec_fields: dict[str, Any] = {
         "id": slug(path.stem, "gguf"),
-        "name": str(fields.get("general.name") or path.stem),
+        "name": shown[:MAX_NAME_CHARS],
         "sources": [f"{path.name} (GGUF metadata)"],
         "architecture": arch,
         "params": params or None,
         "weight_bytes": nbytes or None,
-        "weight_dtype": file_dtype(fields.get("general.file_type"), warnings),
-        "max_context": int(context),
+        "weight_dtype": _weight_dtype(fields, warnings),
+        "max_context": context,
         "num_layers": layers,
         "num_query_heads": heads,
         "num_kv_heads": widest or heads,
         "hidden_size": hidden,
-        "layers": compress(kinds),
+        "layers": compress(kinds, f"{path}: the layer pattern"),
     }
     if legacy_mla:
         spec_fields["legacy_mla_gguf"] = True
     if tensors:
-        meta = {key.removeprefix(f"{arch}."): value for key, value in fields.items()}
-        spec_fields["gguf"] = layout(tensors, layers, meta)
+        plain = {key.removeprefix(f"{arch}."): value.value for key, value in fields.items()}
+        spec_fields["gguf"] = layout(tensors, layers, plain)
     # head sizes default to n_embd / n_head(0), and to 0 without heads (Mamba)
-    key_length, value_length = get("attention.key_length"), get("attention.value_length")
-    if get("attention.kv_lora_rank") and not legacy_mla:
-        key_length = get("attention.key_length_mla") or key_length
-        value_length = get("attention.value_length_mla") or value_length
+    key_length = meta.whole("attention.key_length", high=MAX_WIDTH)
+    value_length = meta.whole("attention.value_length", high=MAX_WIDTH)
+    if kv_lora and not legacy_mla:
+        key_length, value_length = key_mla or key_length, value_mla or value_length
     if key_length:
-        spec_fields["head_dim"] = int(key_length)
+        spec_fields["head_dim"] = key_length
     if value_length and value_length != key_length:
-        spec_fields["v_head_dim"] = int(value_length)
+        spec_fields["v_head_dim"] = value_length
     spec: ModelSpec = validate(ModelSpec, spec_fields, str(path))
     return spec, warnings
 
 
-def file_dtype(file_type: Any, warnings: list[str]) -> str:
-    """The weights' format from general.file_type (bf16 when the file does not say)."""
-    if not isinstance(file_type, int):
-        return "bf16"
-    from gguf import LlamaFileType
+def _kinds(
+    meta: _Metadata,
+    layers: int,
+    kv_each: list[int],
+    recurrent: list[bool],
+    sliding: list[tuple[str, int] | None],
+    kv_lora: int | None,
+    widest: int,
+) -> list[dict[str, Any]]:
+    """One group dict per layer; equal layers share one dict (one pass, no per-layer max())."""
+    made: dict[tuple[int, bool, tuple[str, int] | None], dict[str, Any]] = {}
 
-    try:
-        return _FILE_TYPES.get(LlamaFileType(file_type).name, "bf16")
-    except ValueError:
-        warnings.append(f"general.file_type {file_type} is not known to the gguf package")
-        return "bf16"
+    def group(kv: int, is_state: bool, slides: tuple[str, int] | None, i: int) -> dict[str, Any]:
+        if is_state:
+            return state_group(meta, i)
+        if kv_lora:
+            rope = meta.whole("rope.dimension_count", low=0, high=MAX_WIDTH) or 0
+            return {"kind": "latent", "count": 1, "kv_lora_rank": kv_lora, "qk_rope_head_dim": rope}
+        found: dict[str, Any] = {"kind": "full", "count": 1}
+        if slides is not None:
+            kind, window = slides
+            found["kind"] = kind
+            found["chunk" if kind == "chunked" else "window"] = window
+        if kv != widest:  # 0: an attention layer without K/V (Deci)
+            found["num_kv_heads"] = kv
+        return found
+
+    kinds = []
+    for i, key in enumerate(zip(kv_each, recurrent, sliding, strict=True)):
+        kind = made.get(key)
+        if kind is None:
+            kind = made[key] = group(key[0], key[1], key[2], i)
+        kinds.append(kind)
+    return kinds
 
 
-def recurrent_layers(arch: str, get: Any, kv_each: list[int], path: Path) -> list[bool]:
+def recurrent_layers(meta: _Metadata, kv_each: list[int]) -> list[bool]:
     """Which layers hold recurrent state, as llama.cpp decides (kvcalc/archs.py): all of a
     Mamba model, every layer but each full_attention_interval-th of Qwen3-Next, the layers
     with head_count_kv 0 of Jamba.  Elsewhere a layer with 0 KV heads is attention that
     keeps nothing (Deci's linear and no-op layers), not recurrent."""
-    n = len(kv_each)
+    n, arch = len(kv_each), meta.arch
     if arch in archs.RECURRENT_ARCHS:
         return [True] * n
     if arch in archs.RECURRENT_BY_INTERVAL:
-        every = int(get("full_attention_interval") or 4)
+        every = meta.whole("full_attention_interval", high=MAX_LAYERS) or 4
         return [(i + 1) % every != 0 for i in range(n)]
     if arch in archs.HYBRID_ARCHS:
         return [kv == 0 for kv in kv_each]
     return [False] * n
 
 
-def state_group(arch: str, get: Any, path: Path, layer: int) -> dict[str, Any]:
+def state_group(meta: _Metadata, layer: int) -> dict[str, Any]:
     """One recurrent layer's state from the ssm.* keys (src/llama-hparams.cpp n_embd_r/s)."""
+    arch = meta.arch
     if arch not in _STATE_ARCHS:
         raise SpecError(
-            f"{path}: layer {layer} is a recurrent layer of architecture {arch!r}, whose state "
-            "kvcalc does not read from GGUF yet; use its config.json instead"
+            f"{meta.path}: layer {layer} is a recurrent layer of architecture {arch!r}, whose "
+            "state kvcalc does not read from GGUF yet; use its config.json instead"
         )
-    if get("ssm.inner_size") is None:
-        raise SpecError(f"{path}: layer {layer} is recurrent but has no {arch}.ssm.* fields")
-    inner, state = int(get("ssm.inner_size")), int(get("ssm.state_size") or 16)
-    conv, groups = int(get("ssm.conv_kernel") or 4), int(get("ssm.group_count") or 0)
+    inner = meta.whole("ssm.inner_size", high=MAX_WIDTH)
+    if inner is None:
+        raise SpecError(f"{meta.path}: layer {layer} is recurrent but has no {arch}.ssm.* fields")
+    state = meta.whole("ssm.state_size", high=MAX_WIDTH) or 16
+    conv = meta.whole("ssm.conv_kernel", high=MAX_WIDTH) or 4
+    groups = meta.whole("ssm.group_count", low=0, high=MAX_HEADS) or 0
     if arch in archs.RECURRENT_BY_INTERVAL:
         # Gated DeltaNet as convert_hf_to_gguf writes it: state_size = key head dim,
         # group_count = key heads, time_step_rank = value heads, inner = value heads x dim
-        v_heads = int(get("ssm.time_step_rank") or 1)
+        v_heads = meta.whole("ssm.time_step_rank", high=MAX_HEADS) or 1
+        if inner % v_heads:
+            raise meta.fail("ssm.inner_size", f"{inner:,} is not a multiple of {v_heads} heads")
         return {
             "kind": "gated_deltanet",
             "count": 1,
@@ -318,7 +271,7 @@ def state_group(arch: str, get: Any, path: Path, layer: int) -> dict[str, Any]:
 
 
 def sliding_layers(
-    arch: str, get: Any, layers: int, warnings: list[str]
+    meta: _Metadata, layers: int, warnings: list[str]
 ) -> list[tuple[str, int] | None]:
     """(kind, window) of each sliding or chunked layer, None for the others.
 
@@ -327,7 +280,8 @@ def sliding_layers(
     the pattern picks: a `sliding_window_pattern` key, else the architecture's default
     pattern, else every layer.  Whether llama.cpp runs the window is the engine's call.
     """
-    window = get("attention.sliding_window")
+    arch = meta.arch
+    window = meta.whole("attention.sliding_window", low=0, high=MAX_TOKENS)
     if window is None:
         window = archs.DEFAULT_WINDOW.get(arch, archs.CHUNKED_WINDOW.get(arch))
     if not window:
@@ -337,12 +291,40 @@ def sliding_layers(
             f"sliding_window {window} on a {arch} model: llama.cpp runs every {arch} layer at "
             "full length (--engine llamacpp does too); other engines use the window"
         )
-    pattern = get("attention.sliding_window_pattern")
+    pattern = _pattern(meta, layers)
     if pattern is None:
         pattern = archs.DEFAULT_PATTERN.get(arch, 0)  # 0: every layer slides
-    if isinstance(pattern, list) and len(pattern) != layers:
-        raise SpecError(f"sliding_window_pattern has {len(pattern)} entries for {layers} layers")
     kind = "chunked" if arch in archs.CHUNKED_WINDOW else "sliding"
-    return [
-        (kind, int(window)) if archs.is_sliding(i, pattern) else None for i in range(layers)
-    ]
+    return [(kind, window) if archs.is_sliding(i, pattern) else None for i in range(layers)]
+
+
+def _pattern(meta: _Metadata, layers: int) -> int | list[bool] | None:
+    """sliding_window_pattern as written: one 0/1 (or bool) per layer, or an integer n."""
+    key = "attention.sliding_window_pattern"
+    found = meta.value(key)
+    if found is None:
+        return None
+    if found.type != "ARRAY":
+        return meta.whole(key, low=0, high=MAX_LAYERS)
+    if found.item not in INTEGER_TYPES | {"BOOL"} or found.value is None:
+        raise meta.fail(key, f"got {found.describe()}")
+    if found.count != layers:
+        raise meta.fail(key, f"has {found.count:,} entries for {layers:,} layers")
+    if not set(found.value) <= {0, 1}:
+        raise meta.fail(key, "must hold only 0/1 or bools")
+    return [bool(v) for v in found.value]
+
+
+def _weight_dtype(fields: dict[str, Value], warnings: list[str]) -> str:
+    """The checkpoint's weight format from general.file_type (bf16 when absent or unknown)."""
+    file_type = fields.get("general.file_type")
+    if file_type is None:
+        return "bf16"
+    if file_type.type not in INTEGER_TYPES:
+        warnings.append(f"general.file_type is {file_type.describe()}, not a type number")
+        return "bf16"
+    try:
+        return _FILE_TYPES.get(gguf_constants().LlamaFileType(file_type.value).name, "bf16")
+    except ValueError:
+        warnings.append(f"general.file_type {file_type.value} is not known to the gguf package")
+        return "bf16"

@@ -19,17 +19,85 @@ configuration class:
 from __future__ import annotations
 
 import json
+import os
 import struct
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kvcalc import files
 from kvcalc.errors import SpecError, UsageError
 from kvcalc.importers.common import compress, slug
-from kvcalc.limits import MAX_SAFETENSORS_HEADER
+from kvcalc.importers.values import Fields, shown
+from kvcalc.limits import (
+    MAX_HEADS,
+    MAX_LAYERS,
+    MAX_NAME_CHARS,
+    MAX_SAFETENSORS_FILES,
+    MAX_SAFETENSORS_HEADER,
+    MAX_SAFETENSORS_HEADERS,
+    MAX_TENSOR_DIMS,
+    MAX_TOKENS,
+    MAX_WIDTH,
+)
 from kvcalc.limits import MAX_TEXT_FILE_BYTES as MAX_CONFIG_BYTES
 from kvcalc.spec import ModelSpec, validate
 
+_FALCON = ("falcon", "RefinedWeb", "RefinedWebModel")
+# Every integer field any family's rule below reads, with its bounds (limits.py): checked
+# whenever present, before anything is built (config_fields).
+_KNOWN_INTEGERS = {
+    **dict.fromkeys(("num_hidden_layers", "n_layer", "num_layers", "n_layers"), (1, MAX_LAYERS)),
+    **dict.fromkeys(("num_attention_heads", "n_head", "num_heads"), (1, MAX_HEADS)),
+    **dict.fromkeys(
+        ("num_key_value_heads", "num_kv_heads", "n_head_kv", "multi_query_group_num"),
+        (1, MAX_HEADS),
+    ),
+    **dict.fromkeys(("linear_num_key_heads", "linear_num_value_heads"), (1, MAX_HEADS)),
+    **dict.fromkeys(
+        (
+            "max_position_embeddings",
+            "n_positions",
+            "seq_length",
+            "max_sequence_length",
+            "sliding_window",
+        ),
+        (1, MAX_TOKENS),
+    ),
+    **dict.fromkeys(
+        (
+            "hidden_size", "d_model", "n_embd", "dim", "head_dim", "v_head_dim", "kv_lora_rank",
+            "q_lora_rank", "mamba_expand", "expand", "mamba_d_state", "state_size",
+            "mamba_d_conv", "conv_kernel", "linear_key_head_dim", "linear_value_head_dim",
+            "linear_conv_kernel_dim", "vocab_size", "intermediate_size", "ffn_hidden_size",
+            "moe_intermediate_size",
+        ),
+        (1, MAX_WIDTH),
+    ),  # fmt: skip
+    **dict.fromkeys(
+        (
+            "qk_rope_head_dim", "qk_nope_head_dim", "num_local_experts", "n_routed_experts",
+            "num_experts", "n_shared_experts", "shared_expert_intermediate_size",
+        ),
+        (0, MAX_WIDTH),
+    ),  # fmt: skip
+    **dict.fromkeys(("attn_layer_period", "full_attention_interval"), (1, MAX_LAYERS)),
+    **dict.fromkeys(("sliding_window_pattern",), (1, MAX_LAYERS)),
+    **dict.fromkeys(
+        ("attn_layer_offset", "max_window_layers", "first_k_dense_replace"), (0, MAX_LAYERS)
+    ),
+    "num_experts_per_tok": (1, MAX_WIDTH),
+}
+_KNOWN_FLAGS = (
+    "use_sliding_window",
+    "multi_query",
+    "new_decoder_architecture",
+    "tie_word_embeddings",
+    "attention_bias",
+    "qkv_bias",
+    "mlp_bias",
+)
 _TORCH_DTYPES = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32", "half": "fp16"}
 # model_type -> the general.architecture llama.cpp's converter writes for it
 # (convert_hf_to_gguf.py / conversion/*.py at llama.cpp 0c1e570): Mistral and Mixtral
@@ -76,31 +144,35 @@ def language_model(config: dict[str, Any]) -> dict[str, Any]:
     return {**config, **text} if isinstance(text, dict) else config
 
 
-def _first(config: dict[str, Any], *names: str) -> Any:
-    for name in names:
-        if config.get(name) is not None:
-            return config[name]
-    return None
+def config_fields(config: dict[str, Any], origin: str) -> Fields:
+    """Strict access to the language model's fields (values.py), text_config merged in.
 
-
-def _need(config: dict[str, Any], origin: str, *names: str) -> int:
-    value = _first(config, *names)
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        shown = " / ".join(names)
-        got = "missing" if value is None else f"{value!r}"
-        raise SpecError(f"{origin}: needs a positive integer {shown} ({got})")
-    return value
+    Every field kvcalc reads anywhere is checked here when present, whichever family's
+    path then reads it: a config is accepted only if every number kvcalc knows in it is
+    one ('max_window_layers: false' is an error even where no window is used).
+    """
+    text = config.get("text_config")
+    if text is not None and not isinstance(text, dict):
+        raise SpecError(f"{origin}: text_config must be an object, got {shown(text)}")
+    fields = Fields(language_model(config), origin, frozenset(text or ()))
+    for key, (low, high) in _KNOWN_INTEGERS.items():
+        fields.whole(key, low=low, high=high)
+    for key in _KNOWN_FLAGS:
+        fields.flag(key, False)
+    return fields
 
 
 def read_json(path: Path) -> dict[str, Any]:
+    """A config.json as a dict: at most MAX_CONFIG_BYTES read, any failure names the file."""
+    raw = files.read_bounded(path, MAX_CONFIG_BYTES, "a config.json")
     try:
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise SpecError(f"{path}: {path.stat().st_size:,} bytes is too large for a config.json")
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path}: not valid JSON (not UTF-8: {files.bad_byte(raw, exc)})") from None
+    except json.JSONDecodeError as exc:
         raise SpecError(f"{path}: not valid JSON ({exc})") from None
+    except ValueError as exc:  # an integer of more than 4,300 digits (CPython's bound)
+        raise SpecError(f"{path}: not valid JSON ({str(exc).split(';')[0]})") from None
     except RecursionError:
         raise SpecError(f"{path}: JSON nested too deeply") from None
     if not isinstance(data, dict):
@@ -108,107 +180,139 @@ def read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def kv_heads(config: dict[str, Any], heads: int) -> int:
+def kv_heads(f: Fields, heads: int) -> int:
     """KV heads under each family's rules (see the module docstring)."""
-    model_type = str(config.get("model_type", ""))
-    if model_type in ("falcon", "RefinedWeb", "RefinedWebModel"):
-        if config.get("new_decoder_architecture"):
-            return int(_first(config, "num_kv_heads", "n_head_kv") or heads)
-        if config.get("multi_query", True):
+    if f.text("model_type") in _FALCON:
+        if f.flag("new_decoder_architecture", False):
+            return f.whole("num_kv_heads", "n_head_kv", high=MAX_HEADS) or heads
+        if f.flag("multi_query", True):
             return 1  # FalconConfig's num_kv_heads would say `heads`: the 71x trap
         return heads
-    value = _first(
-        config, "num_key_value_heads", "num_kv_heads", "n_head_kv", "multi_query_group_num"
+    value = f.whole(
+        "num_key_value_heads", "num_kv_heads", "n_head_kv", "multi_query_group_num", high=MAX_HEADS
     )
-    if value is None:
-        return heads  # no grouping field: every query head has its own K/V (MHA)
-    return int(value)
+    # no grouping field: every query head has its own K/V (MHA)
+    return heads if value is None else value
 
 
-def layer_kinds(config: dict[str, Any], layers: int, warnings: list[str]) -> list[dict[str, Any]]:
-    """One cache group dict per layer, in order."""
-    model_type = str(config.get("model_type", ""))
-    window = config.get("sliding_window")
+def layer_kinds(f: Fields, layers: int, warnings: list[str]) -> list[dict[str, Any]]:
+    """One cache group dict per layer, in order.
+
+    Each distinct kind is built once and shared by its layers, so a long pattern costs one
+    reference per layer (and compress() compares kinds once each, not once per layer).
+    """
+    model_type = f.text("model_type") or ""
+    window = f.whole("sliding_window", high=MAX_TOKENS)
     full: dict[str, Any] = {"kind": "full", "count": 1}
+    built: dict[str, dict[str, Any]] = {}
 
     def sliding() -> dict[str, Any]:
-        if not isinstance(window, int) or window <= 0:
-            raise SpecError(f"layer_types asks for sliding layers but sliding_window is {window!r}")
-        return {"kind": "sliding", "count": 1, "window": window}
+        if window is None:
+            raise f.fail("layer_types", "asks for sliding layers but there is no sliding_window")
+        return built.setdefault("sliding", {"kind": "sliding", "count": 1, "window": window})
 
-    if config.get("kv_lora_rank"):
+    def state(kind: str) -> dict[str, Any]:
+        if kind not in built:
+            built[kind] = mamba(f) if kind == "mamba" else deltanet(f)
+        return built[kind]
+
+    if f.has("kv_lora_rank"):
         latent = {
             "kind": "latent",
             "count": 1,
-            "kv_lora_rank": int(config["kv_lora_rank"]),
-            "qk_rope_head_dim": int(config.get("qk_rope_head_dim") or 0),
+            "kv_lora_rank": f.whole("kv_lora_rank", high=MAX_WIDTH),
+            "qk_rope_head_dim": f.whole("qk_rope_head_dim", low=0, high=MAX_WIDTH) or 0,
         }
         return [latent] * layers
-    types = config.get("layer_types")
-    if isinstance(types, list):
-        if len(types) != layers:
-            raise SpecError(f"layer_types has {len(types)} entries for {layers} layers")
-        mapping: dict[str, Callable[[], dict[str, Any]]] = {
-            "full_attention": lambda: full,
-            "attention": lambda: full,
-            "sliding_attention": sliding,
-            "linear_attention": lambda: deltanet(config),
-            "mamba": lambda: mamba(config),
-        }
-        out = []
-        for kind in types:
-            if kind not in mapping:
-                warnings.append(f"layer type {kind!r} is not known: sized as full attention")
-            out.append(mapping[kind]() if kind in mapping else full)
-        return out
-    if config.get("attn_layer_period"):  # Jamba: attention at i % period == offset
-        period, offset = int(config["attn_layer_period"]), int(config.get("attn_layer_offset", 0))
-        return [full if i % period == offset else mamba(config) for i in range(layers)]
-    if config.get("full_attention_interval"):  # Qwen3-Next: every interval-th layer attends
-        every = int(config["full_attention_interval"])
-        return [full if (i + 1) % every == 0 else deltanet(config) for i in range(layers)]
+    if f.has("layer_types"):
+        return _listed_kinds(f, layers, warnings, full, sliding, state)
+    if f.has("attn_layer_period"):  # Jamba: attention at i % period == offset
+        period = f.need("attn_layer_period", high=MAX_LAYERS)
+        offset = f.whole("attn_layer_offset", low=0, high=MAX_LAYERS) or 0
+        return [full if i % period == offset else state("mamba") for i in range(layers)]
+    if f.has("full_attention_interval"):  # Qwen3-Next: every interval-th layer attends
+        every = f.need("full_attention_interval", high=MAX_LAYERS)
+        return [full if (i + 1) % every == 0 else state("deltanet") for i in range(layers)]
     if model_type == "gemma2" and window:
         return [sliding() if i % 2 == 0 else full for i in range(layers)]
     if model_type in ("gemma3", "gemma3_text") and window:
-        pattern = int(config.get("sliding_window_pattern") or 6)
+        pattern = f.whole("sliding_window_pattern", high=MAX_LAYERS) or 6
         return [full if (i + 1) % pattern == 0 else sliding() for i in range(layers)]
-    if window and config.get("use_sliding_window") is False:
+    use_window = f.flag("use_sliding_window", True)
+    if window and not use_window:
         return [full] * layers  # Qwen2: the window is configured but switched off
-    if window and config.get("use_sliding_window") and config.get("max_window_layers") is not None:
-        start = int(config["max_window_layers"])  # Qwen2: layers from here on slide
+    if window and f.has("use_sliding_window") and f.has("max_window_layers"):
+        start = f.need("max_window_layers", low=0, high=MAX_LAYERS)  # Qwen2: from here on
         return [sliding() if i >= start else full for i in range(layers)]
-    if isinstance(window, int) and window > 0:
+    if window:
         return [sliding()] * layers  # Mistral v0.1, Phi-3: every layer
     return [full] * layers
 
 
-def mamba(config: dict[str, Any]) -> dict[str, Any]:
-    hidden = int(_first(config, "hidden_size", "d_model"))
-    expand = int(config.get("mamba_expand") or config.get("expand") or 2)
+def _listed_kinds(
+    f: Fields,
+    layers: int,
+    warnings: list[str],
+    full: dict[str, Any],
+    sliding: Callable[[], dict[str, Any]],
+    state: Callable[[str], dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """layer_types: one entry per layer (Gemma 3, gpt-oss, Qwen3-Next, ...)."""
+    types = f.data["layer_types"]
+    if not isinstance(types, list):
+        raise f.fail("layer_types", f"must be a list of layer kinds, got {shown(types)}")
+    if len(types) != layers:  # checked before a single entry is looked at
+        raise f.fail("layer_types", f"has {len(types):,} entries for {layers:,} layers")
+    mapping: dict[str, Callable[[], dict[str, Any]]] = {
+        "full_attention": lambda: full,
+        "attention": lambda: full,
+        "sliding_attention": sliding,
+        "linear_attention": lambda: state("deltanet"),
+        "mamba": lambda: state("mamba"),
+    }
+    try:
+        names = set(types)  # at C speed; each distinct name is then looked at once
+    except TypeError:  # an unhashable entry (a list, an object)
+        names = {None}
+    if not all(isinstance(name, str) for name in names):
+        bad = next(i for i, kind in enumerate(types) if not isinstance(kind, str))
+        raise f.fail("layer_types", f"entry {bad} must be a string, got {shown(types[bad])}")
+    resolved = {name: mapping[name]() if name in mapping else full for name in names}
+    unknown = Counter(kind for kind in types if kind not in mapping) if names - set(mapping) else {}
+    for kind, count in list(unknown.items())[:3]:  # one note per kind, not one per layer
+        warnings.append(
+            f"layer type {kind[:40]!r} ({count:,} layers) is not known: sized as full attention"
+        )
+    return list(map(resolved.__getitem__, types))
+
+
+def mamba(f: Fields) -> dict[str, Any]:
+    hidden = f.need("hidden_size", "d_model", high=MAX_WIDTH)
+    expand = f.whole("mamba_expand", "expand", high=MAX_WIDTH) or 2
     return {
         "kind": "mamba",
         "count": 1,
         "d_inner": expand * hidden,
-        "d_state": int(_first(config, "mamba_d_state", "state_size") or 16),
-        "d_conv": int(_first(config, "mamba_d_conv", "conv_kernel") or 4),
+        "d_state": f.whole("mamba_d_state", "state_size", high=MAX_WIDTH) or 16,
+        "d_conv": f.whole("mamba_d_conv", "conv_kernel", high=MAX_WIDTH) or 4,
     }
 
 
-def deltanet(config: dict[str, Any]) -> dict[str, Any]:
+def deltanet(f: Fields) -> dict[str, Any]:
     names = {
-        "num_k_heads": "linear_num_key_heads",
-        "num_v_heads": "linear_num_value_heads",
-        "head_k_dim": "linear_key_head_dim",
-        "head_v_dim": "linear_value_head_dim",
-        "conv_kernel": "linear_conv_kernel_dim",
+        "num_k_heads": ("linear_num_key_heads", MAX_HEADS),
+        "num_v_heads": ("linear_num_value_heads", MAX_HEADS),
+        "head_k_dim": ("linear_key_head_dim", MAX_WIDTH),
+        "head_v_dim": ("linear_value_head_dim", MAX_WIDTH),
+        "conv_kernel": ("linear_conv_kernel_dim", MAX_WIDTH),
     }
     group: dict[str, Any] = {"kind": "gated_deltanet", "count": 1}
-    for field, key in names.items():
-        group[field] = _need(config, "config.json", key)
+    for field, (key, high) in names.items():
+        group[field] = f.need(key, high=high)
     return group
 
 
-def estimate_params(config: dict[str, Any], spec: ModelSpec) -> int | None:
+def estimate_params(config: dict[str, Any] | Fields, spec: ModelSpec) -> int | None:
     """Parameters of a decoder from its config: embeddings, attention, MLP or MoE, norms.
 
     Covers per-head and MLA attention with gated (SwiGLU) MLPs, dense or MoE
@@ -217,193 +321,263 @@ def estimate_params(config: dict[str, Any], spec: ModelSpec) -> int | None:
     Small terms (biases other than Qwen2's QKV, extra norms) differ by family, so
     this is an estimate, within a fraction of a percent for those families; None
     for recurrent layers, whose projections vary too much to guess.
+
+    Layers are of two sorts only (dense, MoE), so the sum is two products, not a loop
+    over layers: DeepSeek V3, 3 dense + 58 MoE layers.
     """
+    f = config if isinstance(config, Fields) else Fields(config, "config.json")
     h, heads = spec.hidden_size, spec.num_query_heads
     if any(g.kind in ("mamba", "gated_deltanet") for g in spec.cache_groups()):
         return None
-    vocab = config.get("vocab_size")
-    inter = _first(config, "intermediate_size", "ffn_hidden_size")
-    if not isinstance(vocab, int) or not isinstance(inter, int):
+    vocab = f.whole("vocab_size", high=MAX_WIDTH)
+    inter = f.whole("intermediate_size", "ffn_hidden_size", high=MAX_WIDTH)
+    if vocab is None or inter is None:
         return None
-    total = vocab * h * (1 if config.get("tie_word_embeddings") else 2) + h
-    experts = _first(config, "num_local_experts", "n_routed_experts", "num_experts") or 0
-    moe_inter = config.get("moe_intermediate_size") or inter
-    shared = (config.get("n_shared_experts") or 0) * moe_inter
-    shared += config.get("shared_expert_intermediate_size") or 0
-    dense_first = config.get("first_k_dense_replace") or 0
-    kv_lora = config.get("kv_lora_rank")
-    for layer in range(spec.num_layers):
-        if kv_lora:
-            nope, rope = (
-                int(config.get("qk_nope_head_dim", 0)),
-                int(config.get("qk_rope_head_dim", 0)),
-            )
-            v_dim, q_lora = int(config.get("v_head_dim", 0)), config.get("q_lora_rank")
-            q = (
-                h * q_lora + q_lora + q_lora * heads * (nope + rope)
-                if q_lora
-                else h * heads * (nope + rope)
-            )
-            attn = (
-                q
-                + h * (kv_lora + rope)
-                + kv_lora
-                + kv_lora * heads * (nope + v_dim)
-                + heads * v_dim * h
-            )
-        else:
-            k, v, kv = spec.k_head_dim, spec.resolved_v_head_dim, spec.num_kv_heads
-            attn = h * heads * k + h * kv * (k + v) + heads * v * h
-            if config.get("model_type") == "qwen2" or config.get("attention_bias"):
-                attn += heads * k + kv * (k + v)
-        if experts and layer >= dense_first:
-            mlp = experts * 3 * h * moe_inter + 3 * h * shared + h * experts
-        else:
-            mlp = 3 * h * inter
-        total += (
-            attn
-            + mlp
-            + 2 * h
-            + family_extras(config, spec, moe=bool(experts) and layer >= dense_first)
+    total = vocab * h * (1 if f.flag("tie_word_embeddings", False) else 2) + h
+    experts = f.whole("num_local_experts", "n_routed_experts", "num_experts", low=0, high=MAX_WIDTH)
+    experts = experts or 0
+    moe_inter = f.whole("moe_intermediate_size", high=MAX_WIDTH) or inter
+    shared = (f.whole("n_shared_experts", low=0, high=MAX_WIDTH) or 0) * moe_inter
+    shared += f.whole("shared_expert_intermediate_size", low=0, high=MAX_WIDTH) or 0
+    dense_first = f.whole("first_k_dense_replace", low=0, high=MAX_LAYERS) or 0
+    kv_lora = f.whole("kv_lora_rank", high=MAX_WIDTH)
+    if kv_lora:
+        nope = f.whole("qk_nope_head_dim", low=0, high=MAX_WIDTH) or 0
+        rope = f.whole("qk_rope_head_dim", low=0, high=MAX_WIDTH) or 0
+        v_dim = f.whole("v_head_dim", low=0, high=MAX_WIDTH) or 0
+        q_lora = f.whole("q_lora_rank", high=MAX_WIDTH)
+        q = (
+            h * q_lora + q_lora + q_lora * heads * (nope + rope)
+            if q_lora
+            else h * heads * (nope + rope)
         )
-    return total
+        kv_up = kv_lora * heads * (nope + v_dim)  # the latent back to per-head K (nope) and V
+        attn = q + h * (kv_lora + rope) + kv_lora + kv_up + heads * v_dim * h
+    else:
+        k, v, kv = spec.k_head_dim, spec.resolved_v_head_dim, spec.num_kv_heads
+        attn = h * heads * k + h * kv * (k + v) + heads * v * h
+        if f.text("model_type") == "qwen2" or f.flag("attention_bias", False):
+            attn += heads * k + kv * (k + v)
+    moe_layers = max(spec.num_layers - dense_first, 0) if experts else 0
+    dense_layers = spec.num_layers - moe_layers
+    dense = attn + 3 * h * inter + 2 * h + family_extras(f, spec, moe=False)
+    moe = attn + experts * 3 * h * moe_inter + 3 * h * shared + h * experts + 2 * h
+    moe += family_extras(f, spec, moe=True)
+    return total + dense_layers * dense + moe_layers * moe
 
 
-def family_extras(config: dict[str, Any], spec: ModelSpec, moe: bool) -> int:
+def family_extras(f: Fields, spec: ModelSpec, moe: bool) -> int:
     """Small per-layer terms some families add (norms, routing bias)."""
-    model_type = str(config.get("model_type", ""))
+    model_type = f.text("model_type") or ""
     extra = 0
     if model_type in ("gemma2", "gemma3", "gemma3_text"):
         extra += 2 * spec.hidden_size  # pre- and post-feedforward norms besides the usual two
     if model_type in ("gemma3", "gemma3_text", "qwen3", "qwen3_moe"):
         extra += 2 * spec.k_head_dim  # RMSNorm on q and k
     if model_type == "deepseek_v3" and moe:
-        extra += int(config.get("n_routed_experts") or 0)  # e_score_correction_bias
+        extra += f.whole("n_routed_experts", low=0, high=MAX_WIDTH) or 0  # e_score_correction_bias
     return extra
 
 
-def dims_from_config(config: dict[str, Any], spec: ModelSpec) -> dict[str, Any] | None:
+def dims_from_config(f: Fields, spec: ModelSpec) -> dict[str, Any] | None:
     """The `dims` block (kvcalc/dims.py) a config gives: what sizes weights as loaded and
     an engine's profiling run.  None without a vocabulary and MLP width, or for recurrent
     layers (their projections vary too much).  Vision towers are left out: their dummy
-    image comes from the engine's processor, not the config."""
+    image comes from the engine's processor, not the config.  Read through the same
+    strict Fields as the rest (a multimodal config's text_config wins)."""
     if any(g.kind in ("mamba", "gated_deltanet") for g in spec.cache_groups()):
         return None
-    vocab = config.get("vocab_size")
-    inter = _first(config, "intermediate_size", "ffn_hidden_size", "n_inner")
-    if not isinstance(vocab, int) or not isinstance(inter, int) or vocab <= 0 or inter <= 0:
+    vocab = f.whole("vocab_size", high=MAX_WIDTH)
+    inter = f.whole("intermediate_size", "ffn_hidden_size", high=MAX_WIDTH)
+    if vocab is None or inter is None:
         return None
-    model_type = str(config.get("model_type", ""))
-    bias = bool(config.get("attention_bias"))
+    model_type = f.text("model_type") or ""
+    bias = f.flag("attention_bias", False)
     dims: dict[str, Any] = {
         "vocab_size": vocab,
         "intermediate_size": inter,
-        "tie_word_embeddings": bool(config.get("tie_word_embeddings")),
-        "qkv_bias": bias or model_type in ("qwen2", "qwen2_moe") or bool(config.get("qkv_bias")),
+        "tie_word_embeddings": f.flag("tie_word_embeddings", False),
+        "qkv_bias": bias or model_type in ("qwen2", "qwen2_moe") or f.flag("qkv_bias", False),
         "o_bias": bias,
-        "mlp_bias": bool(config.get("mlp_bias")),
+        "mlp_bias": f.flag("mlp_bias", False),
         "qk_norm": model_type in ("qwen3", "qwen3_moe", "gemma3", "gemma3_text"),
         "norms_per_layer": 4 if model_type in ("gemma2", "gemma3", "gemma3_text") else 2,
     }
-    factor = config.get("partial_rotary_factor")
-    if isinstance(factor, int | float) and 0 < factor < 1:
+    factor = rotary_factor(f)
+    if factor is not None and factor < 1:
         dims["rotary_dim"] = int(spec.k_head_dim * factor)
-    if isinstance(config.get("q_lora_rank"), int):
-        dims["q_lora_rank"] = config["q_lora_rank"]
-    experts = _first(config, "num_local_experts", "n_routed_experts", "num_experts")
-    if isinstance(experts, int) and experts > 0:
-        moe_inter = int(config.get("moe_intermediate_size") or inter)
-        shared = int(config.get("n_shared_experts") or 0) * moe_inter
-        shared += int(config.get("shared_expert_intermediate_size") or 0)
+    q_lora = f.whole("q_lora_rank", high=MAX_WIDTH)
+    if q_lora is not None:
+        dims["q_lora_rank"] = q_lora
+    experts = f.whole("num_local_experts", "n_routed_experts", "num_experts", low=0, high=MAX_WIDTH)
+    if experts:
+        moe_inter = f.whole("moe_intermediate_size", high=MAX_WIDTH) or inter
+        shared = (f.whole("n_shared_experts", low=0, high=MAX_WIDTH) or 0) * moe_inter
+        shared += f.whole("shared_expert_intermediate_size", low=0, high=MAX_WIDTH) or 0
         dims["moe"] = {
             "num_experts": experts,
-            "experts_per_token": int(config.get("num_experts_per_tok") or 1),
+            "experts_per_token": f.whole("num_experts_per_tok", high=MAX_WIDTH) or 1,
             "expert_intermediate_size": moe_inter,
             "shared_intermediate_size": shared,
             "shared_expert_gate": model_type == "qwen2_moe" and shared > 0,
-            "dense_layers": int(config.get("first_k_dense_replace") or 0),
+            "dense_layers": f.whole("first_k_dense_replace", low=0, high=MAX_LAYERS) or 0,
         }
     return dims
+
+
+def rotary_factor(f: Fields) -> float | None:
+    """partial_rotary_factor: a number in (0, 1] (Phi-2: 0.4, rotary on 32 of 80 dims),
+    or absent; anything else is refused like any other misread field."""
+    value = f.data.get("partial_rotary_factor")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+        raise f.fail("partial_rotary_factor", f"must be a number in (0, 1], got {shown(value)}")
+    return float(value)
+
+
+def safetensors_files(directory: Path) -> list[Path]:
+    """The *.safetensors names in a directory, sorted; at most MAX_SAFETENSORS_FILES."""
+    names: list[str] = []
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.name.endswith(".safetensors"):
+                    names.append(entry.name)
+                    if len(names) > MAX_SAFETENSORS_FILES:
+                        raise SpecError(
+                            f"{directory}: more than {MAX_SAFETENSORS_FILES:,} *.safetensors "
+                            "files (a real checkpoint has at most a few hundred shards)"
+                        )
+    except OSError as exc:
+        raise UsageError(f"{directory}: cannot list ({files.reason(exc)})") from None
+    return [directory / name for name in sorted(names)]
 
 
 def safetensors_totals(directory: Path) -> tuple[int, int] | None:
     """(parameters, bytes) summed over the *.safetensors headers in a directory, or None.
 
     Reads only each file's header: 8 bytes of little-endian length, then that many
-    bytes of JSON naming every tensor's dtype, shape and byte range.
+    bytes of JSON naming every tensor's dtype, shape and byte range.  The headers read
+    add up to at most MAX_SAFETENSORS_HEADERS bytes.
     """
-    files = sorted(directory.glob("*.safetensors"))
-    if not files:
+    paths = safetensors_files(directory)
+    if not paths:
         return None
-    params = nbytes = 0
-    for path in files:
-        with path.open("rb") as handle:
-            head = handle.read(8)
-            if len(head) != 8:
-                raise SpecError(f"{path}: too short for a safetensors header")
-            (length,) = struct.unpack("<Q", head)
-            if length > MAX_SAFETENSORS_HEADER:
-                raise SpecError(f"{path}: safetensors header of {length:,} bytes is too large")
-            raw = handle.read(length)
-        try:
-            header = json.loads(raw)
-            for name, tensor in header.items():
-                if name == "__metadata__":
-                    continue
-                start, end = tensor["data_offsets"]
-                count = 1
-                for dim in tensor["shape"]:
-                    count *= int(dim)
-                params += count
-                nbytes += int(end) - int(start)
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise SpecError(f"{path}: unreadable safetensors header ({exc})") from None
+    params = nbytes = budget = 0
+    for path in paths:
+        with files.open_regular(path, "a safetensors file") as handle:
+            try:
+                head = handle.read(8)
+                if len(head) != 8:
+                    raise SpecError(f"{path}: too short for a safetensors header")
+                (length,) = struct.unpack("<Q", head)
+                budget += length
+                if length > MAX_SAFETENSORS_HEADER or budget > MAX_SAFETENSORS_HEADERS:
+                    raise SpecError(
+                        f"{path}: safetensors header of {length:,} bytes is too large (limit "
+                        f"{MAX_SAFETENSORS_HEADER:,} per file, {MAX_SAFETENSORS_HEADERS:,} in all)"
+                    )
+                raw = handle.read(length)
+            except OSError as exc:
+                raise UsageError(f"{path}: cannot read ({files.reason(exc)})") from None
+        if len(raw) != length:
+            raise SpecError(f"{path}: safetensors header cut short ({len(raw):,} of {length:,})")
+        tensors, size = _header_totals(raw, path)
+        params += tensors
+        nbytes += size
     return params, nbytes
 
 
+def _header_totals(raw: bytes, path: Path) -> tuple[int, int]:
+    """(parameters, bytes) of one safetensors header; every field checked, none trusted."""
+    try:
+        header = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise SpecError(f"{path}: unreadable safetensors header ({exc})") from None
+    if not isinstance(header, dict):
+        raise SpecError(f"{path}: unreadable safetensors header (not a JSON object)")
+    params = nbytes = 0
+    for name, tensor in header.items():
+        if name == "__metadata__":
+            continue
+        where = f"{path}: tensor {name[:80]!r}"
+        if not isinstance(tensor, dict):
+            raise SpecError(f"{where}: expected an object with dtype, shape and data_offsets")
+        shape, offsets = tensor.get("shape"), tensor.get("data_offsets")
+        if not isinstance(shape, list) or len(shape) > MAX_TENSOR_DIMS:
+            raise SpecError(f"{where}: shape must be a list of at most {MAX_TENSOR_DIMS} sizes")
+        if not isinstance(offsets, list) or len(offsets) != 2:
+            raise SpecError(f"{where}: data_offsets must be [start, end]")
+        count = 1
+        for dim in shape:
+            if not _is_int(dim) or not 0 <= dim < 2**63:
+                raise SpecError(f"{where}: shape entry {dim!r} is not a size")
+            count *= dim
+        start, end = offsets
+        if not (_is_int(start) and _is_int(end) and 0 <= start <= end < 2**64):
+            raise SpecError(f"{where}: data_offsets {offsets!r} are not a byte range")
+        params += count
+        nbytes += end - start
+    return params, nbytes
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def spec_from_config(config: dict[str, Any], origin: str, name: str) -> tuple[ModelSpec, list[str]]:
-    """A validated spec and the warnings (assumptions) made on the way."""
+    """A validated spec and the warnings (assumptions) made on the way.
+
+    Every limit is checked on the value as written before anything is built from it: a
+    config with num_hidden_layers 10,000,000 is refused here, not after a per-layer list.
+    """
     warnings: list[str] = []
-    config = language_model(config)
-    layers = _need(config, origin, "num_hidden_layers", "n_layer", "num_layers", "n_layers")
-    heads = _need(config, origin, "num_attention_heads", "n_head", "num_heads")
-    hidden = _need(config, origin, "hidden_size", "d_model", "n_embd", "dim")
-    max_context = _first(
-        config, "max_position_embeddings", "n_positions", "seq_length", "max_sequence_length"
+    f = config_fields(config, origin)
+    layers = f.need("num_hidden_layers", "n_layer", "num_layers", "n_layers", high=MAX_LAYERS)
+    heads = f.need("num_attention_heads", "n_head", "num_heads", high=MAX_HEADS)
+    hidden = f.need("hidden_size", "d_model", "n_embd", "dim", high=MAX_WIDTH)
+    model_type = f.text("model_type")
+    max_context = f.whole(
+        "max_position_embeddings",
+        "n_positions",
+        "seq_length",
+        "max_sequence_length",
+        high=MAX_TOKENS,
     )
-    if not isinstance(max_context, int) or max_context <= 0:
-        model_type = str(config.get("model_type", ""))
-        max_context = _DEFAULT_CONTEXT.get(model_type, 2048)
+    if max_context is None:
+        max_context = _DEFAULT_CONTEXT.get(model_type or "", 2048)
         warnings.append(
             f"no max_position_embeddings in the config: assumed {max_context:,} "
             f"tokens (the transformers default for {model_type or 'unknown models'})"
         )
-    kinds = layer_kinds(config, layers, warnings)
-    dtype = _TORCH_DTYPES.get(str(_first(config, "torch_dtype", "dtype") or "bfloat16"), "bf16")
+    head_dim = f.whole("head_dim", high=MAX_WIDTH)
+    v_head_dim = f.whole("v_head_dim", high=MAX_WIDTH)
+    num_kv_heads = kv_heads(f, heads)
+    kinds = layer_kinds(f, layers, warnings)
+    torch_dtype = f.text("torch_dtype", "dtype") or "bfloat16"
     fields: dict[str, Any] = {
         "id": slug(name, "imported"),
         "name": name,
         "sources": [f"{origin} (imported)"],
-        "weight_dtype": dtype,
+        "weight_dtype": _TORCH_DTYPES.get(torch_dtype, "bf16"),
         "max_context": max_context,
         "num_layers": layers,
         "num_query_heads": heads,
-        "num_kv_heads": kv_heads(config, heads),
+        "num_kv_heads": num_kv_heads,
         "hidden_size": hidden,
-        "layers": compress(kinds),
+        "layers": compress(kinds, f"{origin}: the layer pattern"),
     }
-    architecture = _GGUF_ARCHS.get(str(config.get("model_type", "")))
+    architecture = _GGUF_ARCHS.get(model_type or "")
     if architecture is not None:
         fields["architecture"] = architecture
-    head_dim = config.get("head_dim")
-    if isinstance(head_dim, int) and head_dim > 0:
+    if head_dim is not None:
         fields["head_dim"] = head_dim
-    elif config.get("kv_lora_rank"):  # MLA: q/k heads are nope + rope wide, v its own
-        fields["head_dim"] = int(config.get("qk_nope_head_dim", 0)) + int(
-            config.get("qk_rope_head_dim", 0)
-        )
-    if isinstance(config.get("v_head_dim"), int):
-        fields["v_head_dim"] = config["v_head_dim"]
+    elif f.has("kv_lora_rank"):  # MLA: q/k heads are nope + rope wide, v its own
+        nope = f.whole("qk_nope_head_dim", low=0, high=MAX_WIDTH) or 0
+        fields["head_dim"] = nope + (f.whole("qk_rope_head_dim", low=0, high=MAX_WIDTH) or 0)
+    if v_head_dim is not None:
+        fields["v_head_dim"] = v_head_dim
     if fields.get("head_dim") is None and hidden % heads:
         raise SpecError(
             f"{origin}: hidden_size {hidden} is not divisible by {heads} heads and no head_dim"
@@ -431,14 +605,14 @@ def spec_from_config(config: dict[str, Any], origin: str, name: str) -> tuple[Mo
         "gpt_oss",
         "kimi_k2",
     }
-    if config.get("model_type") not in known:
+    if model_type not in known:
         warnings.append(
-            f"model_type {config.get('model_type')!r} is not one kvcalc knows: read as a "
-            f"decoder with {layers} layers, {heads} heads, {fields['num_kv_heads']} KV heads, "
+            f"model_type {model_type[:40] if model_type else None!r} is not one kvcalc knows: "
+            f"read as a decoder with {layers} layers, {heads} heads, {num_kv_heads} KV heads, "
             f"head_dim {fields.get('head_dim', hidden // heads)}, max context {max_context}"
         )
     spec: ModelSpec = validate(ModelSpec, fields, origin)
-    dims = dims_from_config(config, spec)
+    dims = dims_from_config(f, spec)
     if dims is not None:
         spec = validate(ModelSpec, {**spec.model_dump(), "dims": dims}, origin)
     return spec, warnings
@@ -446,11 +620,13 @@ def spec_from_config(config: dict[str, Any], origin: str, name: str) -> tuple[Mo
 
 def load_hf(path: Path) -> tuple[ModelSpec, list[str]]:
     """A config.json, or a model directory holding one (and maybe safetensors)."""
-    config_path = path / "config.json" if path.is_dir() else path
-    if path.is_dir() and not config_path.is_file():
+    is_dir = files.kind(path) == "dir"
+    config_path = path / "config.json" if is_dir else path
+    if is_dir and files.kind(config_path) == "missing":
         raise UsageError(f"{path}: directory has no config.json")
     config = read_json(config_path)
-    name = str(config.get("_name_or_path") or config_path.parent.name or "imported")
+    given = Fields(config, str(config_path)).text("_name_or_path")
+    name = (given or config_path.parent.name or "imported")[:MAX_NAME_CHARS]
     spec, warnings = spec_from_config(config, str(config_path), name)
     totals = safetensors_totals(config_path.parent)
     if totals is not None and totals[0] > 0:
@@ -460,7 +636,7 @@ def load_hf(path: Path) -> tuple[ModelSpec, list[str]]:
             {**spec.model_dump(), "params": params, "weight_bytes": nbytes},
             str(config_path),
         )
-    elif (estimate := estimate_params(language_model(config), spec)) is not None:
+    elif (estimate := estimate_params(config_fields(config, str(config_path)), spec)) is not None:
         spec = validate(ModelSpec, {**spec.model_dump(), "params": estimate}, str(config_path))
         warnings.append(
             f"no safetensors files beside config.json: {estimate:,} parameters estimated "
