@@ -112,3 +112,17 @@ def test_log_command_refuses_a_log_without_memory_lines(run, tmp_path):
 def test_log_command_reads_stdin(run):
     result = run.runner.invoke(run_app(), ["log", "-"], input="GPU KV cache size: 42,656 tokens\n")
     assert result.exit_code == 0 and "42,656" in result.stdout
+
+
+def test_log_command_refuses_a_directory_and_a_missing_file(run, tmp_path):
+    for target in (tmp_path, tmp_path / "missing.log"):
+        result = run("log", str(target))
+        assert result.exit_code == 2 and str(target) in result.stderr
+
+
+def test_log_command_refuses_an_oversized_stdin(run, monkeypatch):
+    import kvcalc.limits
+
+    monkeypatch.setattr(kvcalc.limits, "MAX_TEXT_FILE_BYTES", 64)
+    result = run.runner.invoke(run_app(), ["log", "-"], input="x" * 65)
+    assert result.exit_code == 2 and "stdin: more than 64 bytes" in result.stderr

@@ -60,19 +60,20 @@ def log(
 
 
 def read_text(file: str) -> str:
-    """The log from a file or stdin, as text (undecodable bytes replaced, not fatal)."""
+    """The log from a file or stdin, as text: at most MAX_TEXT_FILE_BYTES (a start-up log is
+    far smaller), a non-regular file refused before a byte is read (files.read_bounded);
+    undecodable bytes are replaced, not fatal (logs mix encodings in progress bars)."""
     from pathlib import Path
 
+    from kvcalc import files
     from kvcalc.errors import UsageError
     from kvcalc.limits import MAX_TEXT_FILE_BYTES
 
+    hint = "give the start-up part"
     if file == "-":
-        return sys.stdin.read(MAX_TEXT_FILE_BYTES)
-    path = Path(file)
-    if not path.is_file():
-        raise UsageError(f"{file}: no such file")
-    with path.open("rb") as handle:
-        data = handle.read(MAX_TEXT_FILE_BYTES + 1)
-    if len(data) > MAX_TEXT_FILE_BYTES:
-        raise UsageError(f"{file}: more than {MAX_TEXT_FILE_BYTES:,} bytes; give the start-up part")
+        data = sys.stdin.buffer.read(MAX_TEXT_FILE_BYTES + 1)
+        if len(data) > MAX_TEXT_FILE_BYTES:
+            raise UsageError(f"stdin: more than {MAX_TEXT_FILE_BYTES:,} bytes; {hint}")
+    else:
+        data = files.read_bounded(Path(file), MAX_TEXT_FILE_BYTES, "a log", hint)
     return data.decode("utf-8", errors="replace")
