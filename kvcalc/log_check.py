@@ -267,6 +267,29 @@ def check_log(
     )
 
 
+# The flag that sets the longest request, by engine (vllm serve, sglang.launch_server,
+# llama-server, trtllm-serve).
+LENGTH_FLAGS = {
+    "vllm": "--max-model-len",
+    "sglang": "--context-length",
+    "llamacpp": "--ctx-size",
+    "tensorrt-llm": "--max_seq_len",
+}
+
+
+def longest_request(tokens: int, spec: ModelSpec | None, engine: str) -> Answer:
+    """The longest request the logged pool holds, capped at the model's own context: vLLM
+    refuses a longer --max-model-len (vllm/config/model.py, _get_and_verify_max_len, unless
+    VLLM_ALLOW_LONG_MAX_MODEL_LEN=1), SGLang a longer --context-length likewise.  Llama 3.1
+    8B on an H100: the pool holds 476,016 tokens, the model 131,072."""
+    flag = LENGTH_FLAGS.get(engine, "")
+    what = f"longest request ({flag})" if flag else "longest request"
+    if spec is not None and spec.max_context < tokens:
+        note = f"the model's limit; the pool holds {tokens:,}"
+        return Answer(what, spec.max_context, flag, note=note)
+    return Answer(what, tokens, flag)
+
+
 def measured_answers(
     log: EngineLog,
     spec: ModelSpec | None,
@@ -286,7 +309,7 @@ def measured_answers(
     length = seq or int(
         log.settings.get("max_model_len") or log.settings.get("concurrency_length") or 0
     )
-    answers = [Answer("longest request (--max-model-len)", tokens, "--max-model-len")]
+    answers = [longest_request(tokens, spec, log.engine)]
     if not length:
         return tuple(answers)
     per_request = -(-length // block) * block

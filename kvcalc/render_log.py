@@ -53,7 +53,7 @@ def answer_text(a: Answer) -> str:
     if a.flag.startswith("--gpu-memory") or a.flag.startswith("--mem-fraction"):
         return f"{a.what}: {a.flag} {number}{note}"
     if a.what.startswith("longest"):
-        return f"{a.what}: {number} tokens"
+        return f"{a.what}: {number} tokens{note}"
     flag = f" with {a.flag}" if a.flag else ""
     return f"{a.what}{flag}: {number}{note}"
 

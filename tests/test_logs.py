@@ -126,3 +126,17 @@ def test_log_command_refuses_an_oversized_stdin(run, monkeypatch):
     monkeypatch.setattr(kvcalc.limits, "MAX_TEXT_FILE_BYTES", 64)
     result = run.runner.invoke(run_app(), ["log", "-"], input="x" * 65)
     assert result.exit_code == 2 and "stdin: more than 64 bytes" in result.stderr
+
+
+def test_the_longest_request_is_capped_at_the_models_context():
+    # the pool holds 476,016 tokens, but vLLM refuses --max-model-len over Llama 3.1's
+    # 131,072 (vllm/config/model.py, _get_and_verify_max_len)
+    from kvcalc.catalog import load_model
+    from kvcalc.log_check import longest_request
+
+    spec = load_model("llama3.1-8b")
+    capped = longest_request(476_016, spec, "vllm")
+    assert capped.value == 131_072 and capped.flag == "--max-model-len"
+    assert "the pool holds 476,016" in capped.note
+    assert longest_request(46_611, None, "sglang").flag == "--context-length"
+    assert longest_request(46_611, None, "sglang").value == 46_611
