@@ -494,6 +494,38 @@ class Engine:
         return ()
 
 
+class PoolReport:
+    """fit_report for engines that log their token pool (vLLM, SGLang, TensorRT-LLM): nothing
+    without a budget, a NotReproduced line where the engine's pool lines do not apply to
+    this model, else pool_records.  Mixed into those engines' classes."""
+
+    __slots__ = ()
+
+    NOT_REPRODUCED: ClassVar[str] = ""
+    """What the engine does that kvcalc does not reproduce as its lines."""
+
+    def reproduced(self, pool: EnginePool) -> bool:
+        """Whether the engine's pool lines apply: one kind of layer holding every token."""
+        return pool.single_pool
+
+    def pool_records(self, pool: EnginePool) -> tuple[LogRecord, ...]:
+        raise NotImplementedError
+
+    def fit_report(
+        self,
+        pool: EnginePool | None,
+        at_answer: SizeResult | None,
+        k_fmt: ElementFormat,
+        v_fmt: ElementFormat,
+    ) -> tuple[LogRecord, ...]:
+        if pool is None:
+            return ()
+        if not self.reproduced(pool):
+            name = self.name  # type: ignore[attr-defined]
+            return (NotReproduced(engine=name, what=self.NOT_REPRODUCED),)
+        return self.pool_records(pool)
+
+
 # Defaults shared by the profiles that follow vLLM's budget on GPUs and llama.cpp's on
 # CPUs. GPU: gpu_memory_utilization 0.9; vLLM's memory profiling logs for 7-8B models
 # report non-torch plus activation peak of 0.3-1.5 GiB (Llama 3 8B on an H100: 0.12 +

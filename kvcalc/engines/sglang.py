@@ -23,7 +23,7 @@ from kvcalc.engines.base import (
     LogRecord,
     MemoryPlan,
     MemoryQuestion,
-    NotReproduced,
+    PoolReport,
     Rule,
     Setting,
     no_slots,
@@ -36,7 +36,6 @@ from kvcalc.units import fixed
 if TYPE_CHECKING:
     from kvcalc.dtypes import ElementFormat
     from kvcalc.layers import LayerCache
-    from kvcalc.sizing import SizeResult
     from kvcalc.spec import ModelSpec
 
 MiB = 1 << 20
@@ -96,7 +95,7 @@ POOL = Rule(slots=pool_slots, explain=pool_text)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Sglang(Engine):
+class Sglang(PoolReport, Engine):
     era: str = "0.5"
     """Which default of mem_fraction_static (sglang_memory.ERAS)."""
     chunked_prefill_size: int | None = None
@@ -181,22 +180,9 @@ class Sglang(Engine):
             util_source=f"keeps {fixed(pre - usable, GiB)} GiB for activations and graphs",
         )
 
-    def fit_report(
-        self,
-        pool: EnginePool | None,
-        at_answer: SizeResult | None,
-        k_fmt: ElementFormat,
-        v_fmt: ElementFormat,
-    ) -> tuple[LogRecord, ...]:
-        if pool is None:
-            return ()
-        if not pool.single_pool:
-            return (
-                NotReproduced(
-                    engine=self.name,
-                    what="sizes hybrid models (sliding, recurrent) per cache group",
-                ),
-            )
+    NOT_REPRODUCED: ClassVar[str] = "sizes hybrid models (sliding, recurrent) per cache group"
+
+    def pool_records(self, pool: EnginePool) -> tuple[LogRecord, ...]:
         return (
             SglangPool(
                 tokens=pool.tokens,

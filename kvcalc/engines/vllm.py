@@ -34,7 +34,7 @@ from kvcalc.engines.base import (
     LogRecord,
     MemoryPlan,
     MemoryQuestion,
-    NotReproduced,
+    PoolReport,
     Rule,
     Setting,
     cdiv,
@@ -49,7 +49,6 @@ if TYPE_CHECKING:
     from kvcalc.dtypes import ElementFormat
     from kvcalc.engines.vllm_groups import BlockPool
     from kvcalc.layers import ChunkedLocal, LayerCache, LayerGroup, SlidingWindow
-    from kvcalc.sizing import SizeResult
     from kvcalc.spec import ModelSpec
 
 # --kv-cache-dtype: vllm/config/cache.py CacheDType (auto, float16, bfloat16, fp8, fp8_e4m3,
@@ -146,7 +145,7 @@ PAGED = Rule(slots=paged_slots, explain=paged_text)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Vllm(Engine):
+class Vllm(PoolReport, Engine):
     max_num_batched_tokens: int | None = None
     """Scheduler tokens per step; widens sliding layers and sizes the profiling run.
     None: `vllm serve`'s default for the GPU (for_device)."""
@@ -253,22 +252,12 @@ class Vllm(Engine):
         except UsageError:
             return None  # recurrent layers: sized by bytes, the log lines not reproduced
 
-    def fit_report(
-        self,
-        pool: EnginePool | None,
-        at_answer: SizeResult | None,
-        k_fmt: ElementFormat,
-        v_fmt: ElementFormat,
-    ) -> tuple[LogRecord, ...]:
-        if pool is None:
-            return ()
-        if pool.num_blocks is None:
-            return (
-                NotReproduced(
-                    engine=self.name,
-                    what="sizes recurrent (Mamba, DeltaNet) layers per cache group",
-                ),
-            )
+    NOT_REPRODUCED: ClassVar[str] = "sizes recurrent (Mamba, DeltaNet) layers per cache group"
+
+    def reproduced(self, pool: EnginePool) -> bool:
+        return pool.num_blocks is not None
+
+    def pool_records(self, pool: EnginePool) -> tuple[LogRecord, ...]:
         return (
             VllmPool(
                 kv_bytes=pool.kv_bytes,
