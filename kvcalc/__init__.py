@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "check_log",
     "compare",
     "decode",
     "dial",
@@ -34,6 +35,7 @@ _API = {name for name in __all__ if name not in ("__version__", "setup")}
 
 if TYPE_CHECKING:
     from kvcalc.api import (
+        check_log,
         compare,
         decode,
         dial,

@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # loaded by the functions that use them: `size` alone needs n
     from kvcalc.decoding import Decode
     from kvcalc.engines import LogRecord
     from kvcalc.fitting import FitResult, Question
+    from kvcalc.log_check import LogCheck
     from kvcalc.plotting import Chart
 
 Warn = Callable[[str], None] | None
@@ -84,6 +85,7 @@ def question(s: Setup, seq: int | None, batch: int | None, kv_heads: int | None 
         pp=s.pp,
         util=s.util,
         weights=s.weights,
+        weight_bytes=s.weight_bytes,
         kv_only=s.kv_only,
         overhead_bytes=s.overhead_bytes,
         k_format=s.k_format,
@@ -319,3 +321,35 @@ def plot(
         tuple(budgets),
         s.seq if axis == "seq" else s.batch,  # the asked point, marked when on the axis
     )
+
+
+def check_log(
+    text: str,
+    model: Model | None = None,
+    *,
+    gpu: str | None = None,
+    seq: int | None = None,
+    batch: int | None = None,
+    warn: Warn = None,
+) -> LogCheck:
+    """`kvcalc log`: an engine's start-up log read, each memory figure beside kvcalc's
+    prediction, and answers from the log's own terms.  The model defaults to the one the
+    log names (when a preset knows it), the GPU to the preset whose CUDA total it prints."""
+    from kvcalc.catalog import all_hardware, load_hardware
+    from kvcalc.errors import KvcalcError
+    from kvcalc.log_check import check_log as check
+    from kvcalc.logs import read_log
+
+    parsed = read_log(text)
+    spec = None
+    name = model if model is not None else parsed.settings.get("model")
+    if name is not None:
+        try:
+            spec = load_model(name, warn)
+        except KvcalcError as exc:
+            if model is not None:
+                raise
+            if warn is not None:
+                warn(f"the log's model {name!r} is not a preset ({exc}); give MODEL to compare")
+    hardware = load_hardware(gpu) if gpu else None
+    return check(parsed, spec, hardware, all_hardware(), seq=seq, batch=batch)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from kvcalc.dtypes import WeightFormat, weight_format
-from kvcalc.engines import Engine
+from kvcalc.engines import DeviceFacts, Engine, LogRecord, MemoryQuestion
+from kvcalc.engines.base import BudgetTerm
 from kvcalc.errors import UsageError
 from kvcalc.spec import HardwareSpec, ModelSpec
 
@@ -31,6 +32,22 @@ class Target:
     default_util: Fraction | None = None
     """Usable fraction the platform imposes (Apple Metal's working-set cap), if any;
     it wins over the engine's default when --util is not given."""
+    cuda_memory_bytes: int | None = None
+    """The total CUDA reports, where hardware.yaml has it measured (and --mem is not given)."""
+    sm_count: int | None = None
+    compute_capability: str | None = None
+
+    @property
+    def device(self) -> DeviceFacts:
+        """What an engine's own accounting reads about the device."""
+        return DeviceFacts(
+            name=self.name,
+            kind=self.kind,
+            memory_bytes=self.device_bytes,
+            cuda_memory_bytes=self.cuda_memory_bytes,
+            sm_count=self.sm_count,
+            compute_capability=self.compute_capability,
+        )
 
 
 def make_target(
@@ -59,6 +76,10 @@ def make_target(
         device_bytes=mem_bytes if mem_bytes is not None else hardware.memory_bytes,
         bandwidth_gb_s=hardware.bandwidth_gb_s,
         default_util=Fraction(hardware.default_util) if hardware.default_util else None,
+        # --mem overrides the capacity: CUDA's measured total is the preset's, not the user's
+        cuda_memory_bytes=hardware.cuda_memory_bytes if mem_bytes is None else None,
+        sm_count=hardware.sm_count,
+        compute_capability=hardware.compute_capability,
     )
 
 
@@ -102,10 +123,23 @@ class Budget:
     overhead_bytes: int
     """Per device."""
     kv_bytes: int
-    """KV budget of one device; negative when weights and overhead alone do not fit."""
+    """KV budget of one device (the first pipeline stage's); negative when weights and
+    overhead alone do not fit."""
     free_bytes: int | None = None
     """Memory left after weights and overhead, when util is a fraction of it
     (TensorRT-LLM's free_gpu_memory_fraction): kv_bytes = util x free_bytes."""
+    terms: tuple[BudgetTerm, ...] = ()
+    """The engine's own terms besides weights (vLLM: profiling peak, non-torch, CUDA
+    graphs); empty for the flat overhead."""
+    stage_kv_bytes: tuple[int, ...] = ()
+    """KV budget of each pipeline stage when they differ (vLLM); empty: kv_bytes on all."""
+    device_source: str = ""
+    """Where device_bytes comes from, when the engine says (vLLM: CUDA's total)."""
+    records: tuple[LogRecord, ...] = ()
+    """What the engine logs about this budget."""
+    warnings: tuple[str, ...] = ()
+    util_source: str = ""
+    """What the engine's fraction is and keeps back, when it says."""
 
 
 def model_weights(spec: ModelSpec, fmt: WeightFormat | None) -> tuple[int, str]:
@@ -179,9 +213,43 @@ def engine_budget(
     weights: WeightFormat | None,
     overhead_bytes: int | None,
     kv_only: bool,
+    measured_weight_bytes: int | None = None,
 ) -> Budget:
     """The budget with every default filled in: the platform's util cap, else the engine's
-    for this device kind and tp; the engine's overhead; none of either with --kv-only."""
+    for this device kind and tp; the engine's overhead; none of either with --kv-only.
+    An engine with its own accounting (vLLM) plans it term by term instead, unless the
+    user gives --overhead or --kv-only."""
+    if not kv_only and overhead_bytes is None:
+        question = MemoryQuestion(
+            spec=spec,
+            device=target.device,
+            tp=tp,
+            pp=pp,
+            util=util if util is not None else target.default_util,
+            weights=weights,
+            measured_weight_bytes=measured_weight_bytes,
+        )
+        plan = engine.memory_plan(question)
+        if plan is not None:
+            if not 0 < plan.util <= 1:
+                raise UsageError(f"--util must be in (0, 1], got {float(plan.util):g}")
+            return Budget(
+                device_bytes=plan.device_bytes,
+                devices=tp * pp,
+                util=plan.util,
+                usable_bytes=plan.usable_bytes,
+                weight_format=plan.weight_label,
+                weight_bytes_total=plan.weight_bytes * tp * pp,
+                weight_bytes=plan.weight_bytes,
+                overhead_bytes=sum(term.bytes for term in plan.terms),
+                kv_bytes=plan.stage_kv_bytes[0],
+                terms=plan.terms,
+                stage_kv_bytes=plan.stage_kv_bytes,
+                device_source=plan.device_source,
+                records=plan.records,
+                warnings=plan.warnings,
+                util_source=plan.util_source,
+            )
     if util is None:
         util = target.default_util or engine.budget.util_for(target.kind, tp)
     if kv_only:
@@ -189,6 +257,9 @@ def engine_budget(
     elif overhead_bytes is None:
         overhead_bytes = engine.budget.overhead_for(target.kind)
     chosen = None if kv_only else model_weights(spec, weights)
+    if measured_weight_bytes is not None and not kv_only:
+        # a measured per-device figure: every device holds that much
+        chosen = (measured_weight_bytes * tp * pp, "measured")
     return plan_budget(
         target.device_bytes, tp * pp, util, chosen, overhead_bytes, engine.budget.kv_of_free
     )

@@ -120,4 +120,5 @@ def deploy(
     groups = tuple(
         LayerGroup(g.cache.shard(tp), g.count) for g in engine_groups(spec, kv_heads, engine)
     )
+    groups = engine.allocated(groups)  # vLLM: hybrid cache groups padded with empty slots
     return Deployment(stages=tuple(split_stages(groups, pp)), tp=tp, pp=pp, engine=engine)

@@ -21,7 +21,7 @@ from kvcalc.deploy import Deployment, deploy
 from kvcalc.dtypes import WEIGHT_FORMATS, ElementFormat, WeightFormat, kv_format
 from kvcalc.engines import IDEAL, Engine, EnginePool, LogRecord
 from kvcalc.errors import UsageError
-from kvcalc.search import max_batch, max_context
+from kvcalc.search import max_batch, max_context, pool_batch, pool_context
 from kvcalc.sizing import SizeResult
 from kvcalc.spec import ModelSpec
 
@@ -50,6 +50,9 @@ class Question:
     engine: Engine = IDEAL
     kv_heads: int | None = None
     """Re-group every layer to this many KV heads (`kvcalc dial`); None: as configured."""
+    weight_bytes: int | None = None
+    """Weights per device as measured (an engine's 'Model loading took 7.51 GiB');
+    None: computed from the model in `weights`."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,6 +105,8 @@ class FitResult:
     """The engine's token pool for the KV budget; None when there is no budget left."""
     report: tuple[LogRecord, ...]
     """What the engine would log for this budget (its pool, or its cache at the answer)."""
+    warnings: tuple[str, ...] = ()
+    """What the engine's accounting warns about (a thin margin, an unmeasured GPU)."""
     offload: OffloadAnswer | None = None
     """llama.cpp on one GPU from a GGUF: the most -ngl layers for the context, or the
     longest context for -ngl, with each device's buffers (kvcalc/offload.py)."""
@@ -137,17 +142,42 @@ def solve(
     requests = batch or 1
     tokens = seq or spec.max_context
     kv = budget.kv_bytes
+    engine = dep.engine
     k_token, v_token = dep.token_kv_bytes(k_format, v_format)
-    pool = dep.engine.pool(kv, k_token, v_token, tokens, dep.caches) if kv >= 0 else None
-    # what the engine's allocation holds: the budget, or TensorRT-LLM's blocks rounded up
-    room = dep.engine.capacity(kv, pool)
+    blocks = None
+    if kv >= 0:
+        stage_kv = budget.stage_kv_bytes or (kv,) * dep.pp
+        blocks = engine.block_pool(dep.stages, stage_kv, k_format, v_format)
     context: int | None = 0
     most = 0
-    if kv >= 0:
-        context = max_context(dep, requests, room, k_format, v_format)
-        most = max_batch(dep, tokens, room, k_format, v_format)
+    pool = None
+    if blocks is not None:
+        # an engine that admits requests by blocks shared over cache groups (vLLM)
+        context, most = pool_context(blocks, requests), pool_batch(blocks, tokens)
+        need = requests * blocks.request_blocks(tokens)
+        room = blocks.num_blocks * blocks.block_bytes
+        used = need * blocks.block_bytes
+        length = getattr(engine, "max_model_len", None) or tokens
+        pool = EnginePool(
+            kv_bytes=kv,
+            k_token_bytes=k_token,
+            v_token_bytes=v_token,
+            page=engine.page,
+            tokens=blocks.tokens,
+            seq=length,
+            single_pool=single_kind(dep),
+            num_blocks=blocks.num_blocks,
+            blocks_per_request=blocks.request_blocks(length),
+        )
+    else:
+        pool = engine.pool(kv, k_token, v_token, tokens, dep.caches) if kv >= 0 else None
+        # what the engine's allocation holds: the budget, or TensorRT-LLM's blocks rounded up
+        room = engine.capacity(kv, pool)
+        if kv >= 0:
+            context = max_context(dep, requests, room, k_format, v_format)
+            most = max_batch(dep, tokens, room, k_format, v_format)
+        used = dep.bytes_per_device(tokens, requests, k_format, v_format)
     usable = spec.max_context if context is None else min(context, spec.max_context)
-    used = dep.bytes_per_device(tokens, requests, k_format, v_format)
     # a question fits when what it asks has an answer: the point, one request of --seq
     # tokens, or one token of context for the requests
     question = asked(seq, batch)
@@ -161,7 +191,7 @@ def solve(
         spec=spec,
         target=target,
         budget=budget,
-        engine=dep.engine,
+        engine=engine,
         tp=dep.tp,
         pp=dep.pp,
         k_format=k_format,
@@ -185,31 +215,40 @@ def solve(
         fits=fits,
         at_answer=at_answer if kv >= 0 else None,
         pool=pool,
-        report=dep.engine.fit_report(pool, at_answer if kv >= 0 else None, k_format, v_format),
+        report=budget.records
+        + engine.fit_report(pool, at_answer if kv >= 0 else None, k_format, v_format),
+        warnings=budget.warnings,
     )
+
+
+def single_kind(dep: Deployment) -> bool:
+    kinds = {cache.kind for cache in dep.caches}
+    return len(kinds) == 1 and dep.caches[0].saturates_at is None
 
 
 def fit_model(spec: ModelSpec, q: Question) -> FitResult:
     """Plan the budget, deploy the layers, solve: the whole fit question for one model."""
     kf = q.k_format or kv_format("fp16")
     vf = q.v_format or kf
+    chosen = q.engine.with_request_length(q.seq).for_device(q.target.device, spec)
     budget = engine_budget(
         spec,
         q.target,
-        q.engine,
+        chosen,
         tp=q.tp,
         pp=q.pp,
         util=q.util,
         weights=q.weights,
         overhead_bytes=q.overhead_bytes,
         kv_only=q.kv_only,
+        measured_weight_bytes=q.weight_bytes,
     )
-    dep = deploy(spec, q.tp, q.pp, q.kv_heads, q.engine)
+    dep = deploy(spec, q.tp, q.pp, q.kv_heads, chosen)
     result = solve(
         spec, q.target, budget, dep, kf, vf, seq=q.seq, batch=q.batch, kv_heads=q.kv_heads
     )
     # llama.cpp's -ngl question, where the engine has one (None for every other engine)
-    offload = q.engine.offload_answer(
+    offload = chosen.offload_answer(
         spec,
         device_kind=q.target.kind,
         device_bytes=q.target.device_bytes,

@@ -16,9 +16,16 @@ from fractions import Fraction
 
 from kvcalc.budget import Target, make_target, parallelism
 from kvcalc.dtypes import ElementFormat, WeightFormat, kv_format, weight_format
-from kvcalc.engines import IDEAL, Engine, engine
+from kvcalc.engines import IDEAL, Engine, configure, engine
 from kvcalc.errors import UsageError
-from kvcalc.units import UnitError, parse_bytes, parse_count, parse_fraction, parse_whole
+from kvcalc.units import (
+    UnitError,
+    parse_bytes,
+    parse_count,
+    parse_fraction,
+    parse_printed_bytes,
+    parse_whole,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,6 +40,8 @@ class Setup:
     """None: the platform's cap, else the engine's default."""
     weights: WeightFormat | None = None
     """None: the model's native format (or its checkpoint's exact bytes)."""
+    weight_bytes: int | None = None
+    """Weights per device as an engine logged them (--weights 7.51GiB)."""
     overhead_bytes: int | None = None
     """None: the engine's default for the device kind."""
     kv_only: bool = False
@@ -108,6 +117,26 @@ def _fraction(value: str | Fraction | None, flag: str) -> Fraction | None:
         raise UsageError(f"{flag}: {exc}") from None
 
 
+def parse_weights(text: str | None) -> tuple[WeightFormat | None, int | None]:
+    """--weights: a format name (bf16, int4, q4_k_m), or the memory an engine logged for
+    them per GPU ('7.51GiB', as in vLLM's "Model loading took 7.51 GiB")."""
+    if text is None:
+        return None, None
+    try:
+        return weight_format(text), None
+    except UsageError as format_error:
+        try:
+            size = parse_printed_bytes(text)
+        except UnitError:
+            raise UsageError(
+                f"--weights {text!r} is neither a weight format ({format_error}) nor a size "
+                "such as 7.51GiB"
+            ) from None
+        if size <= 0:
+            raise UsageError("--weights must be more than 0 bytes") from None
+        return None, size
+
+
 def cache_type(
     given: str | None, flag: str, dtype: str | None, kv_dtype: str | None, engine_name: str
 ) -> str | None:
@@ -153,6 +182,10 @@ def setup(
     engine_name: str = "ideal",
     block_size: str | int | None = None,
     max_tokens: str | int | None = None,
+    max_num_seqs: str | int | None = None,
+    max_num_batched_tokens: str | int | None = None,
+    enforce_eager: bool = False,
+    kv_cache_memory: str | int | None = None,
     kv_dtype: str | None = None,
     k_dtype: str | None = None,
     v_dtype: str | None = None,
@@ -208,7 +241,17 @@ def setup(
         flash_attn=flash_attn,
         n_gpu_layers=n_gpu_layers,
         max_tokens=max_tokens,
+        max_num_seqs=parse_positive(max_num_seqs, "--max-num-seqs"),
+        max_num_batched_tokens=parse_positive(max_num_batched_tokens, "--max-num-batched-tokens"),
+        enforce_eager=enforce_eager or None,
+        kv_cache_memory=_size(kv_cache_memory, "--kv-cache-memory"),
     )
+    served_len = parse_positive(max_model_len, "--max-model-len")
+    if served_len is not None and "max_model_len" in chosen.SETTINGS:
+        # the served context is every engine's (kvcalc/context.py); vLLM also sizes its
+        # concurrency line and profiling run by it, so its own setting follows
+        chosen = configure(chosen, max_model_len=served_len)
+    weight_fmt, weight_bytes = parse_weights(weights)
     if target is not None:
         chosen = chosen.on_device(target.kind)
     if ctx_size is not None and seq is not None:
@@ -234,7 +277,8 @@ def setup(
         tp=tp_size,
         pp=pp_size,
         util=_fraction(util, "--util"),
-        weights=weight_format(weights) if weights is not None else None,
+        weights=weight_fmt,
+        weight_bytes=weight_bytes,
         overhead_bytes=_size(overhead, "--overhead"),
         kv_only=kv_only,
         engine=chosen,
@@ -242,7 +286,7 @@ def setup(
         v_format=v_fmt,
         seq=parse_positive(seq, "--seq"),
         batch=parse_positive(batch, "--batch"),
-        max_model_len=parse_positive(max_model_len, "--max-model-len"),
+        max_model_len=served_len,
         bandwidth=speed,
         notes=tuple(notes),
     )

@@ -11,11 +11,16 @@ formatter per record type.  Formats, from the engines' sources:
   "KV self size  = %7.2f MiB, K (%s): %7.2f MiB, V (%s): %7.2f MiB".
   src/llama-memory-recurrent.cpp, src/llama-kv-cache-iswa.cpp and src/llama-context.cpp
   for the recurrent, SWA and context lines (llamacpp_log.py lists them).
-- vLLM v1 worker and kv_cache_utils.py: "Available KV cache memory: %.2f GiB",
-  "GPU KV cache size: {tokens:,} tokens", "Maximum concurrency for {len:,} tokens
-  per request: %.2fx" with concurrency = blocks / cdiv(len, block_size).
+- vLLM v1 worker, gpu_model_runner.py and kv_cache_utils.py (0.19): "Model loading
+  took %s GiB memory", "Estimated CUDA graph memory: %.2f GiB total", "Total non KV
+  cache memory: %sGiB; torch peak memory increase: %sGiB; ...", "Available KV cache
+  memory: %s GiB", "GPU KV cache size: {tokens:,} tokens", "Maximum concurrency for
+  {len:,} tokens per request: %.2fx"; %s of a size is format_gib, str(round(GiB, 2)):
+  42.80 prints as 42.8.
 - SGLang memory_pool.py: "KV Cache is allocated. #tokens: N, K size: %.2f GB,
-  V size: %.2f GB" where its GB is 2^30 bytes (it divides by 1 << 30).
+  V size: %.2f GB" where its GB is 2^30 bytes (it divides by 1 << 30); scheduler.py:
+  "max_total_num_tokens=N, chunked_prefill_size=C, max_prefill_tokens=P,
+  max_running_requests=M, context_len=L".
 - TensorRT-LLM cpp/tensorrt_llm/batch_manager/kvCacheManager.cpp (allocatePools):
   "Number of tokens per block: %d." and "[MemUsageChange] Allocated %0.2f GiB for max
   tokens in paged KV cache (%d).", the pool's bytes / double(1 << 30).
@@ -47,9 +52,14 @@ if TYPE_CHECKING:  # records are matched by class name: printing loads no engine
         SwaFull,
         VPadding,
     )
-    from kvcalc.engines.sglang import SglangPool
+    from kvcalc.engines.sglang import SglangPool, SglangScheduler
     from kvcalc.engines.tensorrt_llm import TrtllmPool
-    from kvcalc.engines.vllm import VllmPool
+    from kvcalc.engines.vllm_records import (
+        VllmCudaGraphEstimate,
+        VllmMemoryProfile,
+        VllmModelLoading,
+        VllmPool,
+    )
 
 # the link llama.cpp prints beside a full-size SWA cache (src/llama-kv-cache-iswa.cpp)
 SWA_FULL_REF = "https://github.com/ggml-org/llama.cpp/pull/13194#issuecomment-2868343055"
@@ -136,9 +146,7 @@ def compute_buffer(r: ComputeBuffer) -> list[str]:
 
 
 def flash_attn_note(r: FlashAttnForQuantizedV) -> list[str]:
-    return [
-        "llama_init_from_model: enabling flash_attn since it is required for quantized V cache"
-    ]
+    return ["llama_init_from_model: enabling flash_attn since it is required for quantized V cache"]
 
 
 def n_ctx_rounded(r: NCtxRounded) -> list[str]:
@@ -161,11 +169,41 @@ def v_padding(r: VPadding) -> list[str]:
     ]
 
 
+def format_gib(n_bytes: int) -> str:
+    """vLLM's format_gib (vllm/utils/mem_utils.py): str(round(bytes / 2**30, 2)), so
+    45,956,000,000 B prints as 42.8 and 62,392,369,152 B as 58.11."""
+    return str(round(n_bytes / GiB, 2))
+
+
+def vllm_model_loading(r: VllmModelLoading) -> list[str]:
+    return [f"Model loading took {format_gib(r.weight_bytes)} GiB memory"]
+
+
+def vllm_cuda_graph(r: VllmCudaGraphEstimate) -> list[str]:
+    return [f"Estimated CUDA graph memory: {f2(r.bytes, GiB)} GiB total"]
+
+
+def vllm_memory_profile(r: VllmMemoryProfile) -> list[str]:
+    return [
+        f"Total non KV cache memory: {format_gib(r.non_kv_bytes)}GiB; torch peak memory "
+        f"increase: {format_gib(r.torch_peak_bytes)}GiB; non-torch forward increase memory: "
+        f"{format_gib(r.non_torch_bytes)}GiB; weights memory: {format_gib(r.weight_bytes)}GiB."
+    ]
+
+
 def vllm_pool(r: VllmPool) -> list[str]:
     return [
-        f"Available KV cache memory: {f2(r.kv_bytes, GiB)} GiB",
+        f"Available KV cache memory: {format_gib(r.kv_bytes)} GiB",
         f"GPU KV cache size: {r.tokens:,} tokens",
         f"Maximum concurrency for {r.seq:,} tokens per request: {f2(r.concurrency)}x",
+    ]
+
+
+def sglang_scheduler(r: SglangScheduler) -> list[str]:
+    return [
+        f"max_total_num_tokens={r.tokens}, chunked_prefill_size={r.chunked_prefill_size}, "
+        f"max_prefill_tokens=16384, max_running_requests={r.max_running_requests}, "
+        f"context_len={r.context_len}"
     ]
 
 
@@ -212,8 +250,12 @@ FORMATTERS: dict[str, Callable[[Any], list[str]]] = {
     "kvcalc.engines.llamacpp_log.KvCacheLine": kv_cache_line,
     "kvcalc.engines.llamacpp_log.KvSelfSizeLine": kv_self_size_line,
     "kvcalc.engines.llamacpp_log.RecurrentLine": recurrent_line,
-    "kvcalc.engines.vllm.VllmPool": vllm_pool,
+    "kvcalc.engines.vllm_records.VllmModelLoading": vllm_model_loading,
+    "kvcalc.engines.vllm_records.VllmCudaGraphEstimate": vllm_cuda_graph,
+    "kvcalc.engines.vllm_records.VllmMemoryProfile": vllm_memory_profile,
+    "kvcalc.engines.vllm_records.VllmPool": vllm_pool,
     "kvcalc.engines.sglang.SglangPool": sglang_pool,
+    "kvcalc.engines.sglang.SglangScheduler": sglang_scheduler,
     "kvcalc.engines.tensorrt_llm.TrtllmPool": trtllm_pool,
     "kvcalc.engines.base.NotReproduced": not_reproduced,
 }

@@ -50,7 +50,11 @@ def fit_json(result: FitResult) -> dict[str, Any]:
             "kv_budget_bytes": b.kv_bytes,
             "kv_budget_bytes_total": b.kv_bytes * b.devices,
             "free_bytes": b.free_bytes,
+            "device_source": b.device_source or None,
+            "terms": [{"label": t.label, "bytes": t.bytes, "source": t.source} for t in b.terms],
+            "stage_kv_budget_bytes": list(b.stage_kv_bytes) or [b.kv_bytes] * result.pp,
         },
+        "warnings": list(result.warnings),
         "k_dtype": result.k_format.name,
         "v_dtype": result.v_format.name,
         "kv_heads_per_device": result.kv_heads_per_device,
@@ -75,8 +79,41 @@ def fit_json(result: FitResult) -> dict[str, Any]:
     }
 
 
+def accounted_table(result: FitResult) -> Any:
+    """An engine's own accounting (vLLM, SGLang): every term with where it comes from."""
+    b = result.budget
+    per = "per GPU" if b.devices > 1 else "one device"
+    stage = " (first pipeline stage)" if result.pp > 1 else ""
+    table = new_table(
+        f"Memory budget, {result.engine.name}'s accounting ({per}){stage}",
+        "",
+        "bytes",
+        "GiB",
+        "from",
+        left=("", "from"),
+        prose=("from",),
+    )
+    measured = b.weight_format == "measured"
+    rows = [
+        ("device", b.device_bytes, b.device_source),
+        (f"x util {util_text(result)}", b.usable_bytes, b.util_source or "= usable"),
+        (
+            f"- weights ({b.weight_format})",
+            b.weight_bytes,
+            "--weights, as logged" if measured else "as loaded (weights.py)",
+        ),
+        *((t.label, t.bytes, t.source) for t in b.terms),
+        ("= KV memory", b.kv_bytes, ""),
+    ]
+    for label, n, source in rows:
+        table.add_row(label, count(n), bin_(n), source)
+    return table
+
+
 def budget_table(result: FitResult) -> Any:
     b = result.budget
+    if b.device_source:
+        return accounted_table(result)
     per = "per GPU" if b.devices > 1 else "one device"
     table = new_table(f"Memory budget ({per})", "", "bytes", "GB", "GiB", left=("",))
     weights = (
@@ -127,9 +164,7 @@ def fit_tables(result: FitResult) -> list[Any]:
     lines: list[Any] = [
         f"[bold]{result.spec.id}[/bold] on {device_text(result.target, result)}"
         + (
-            f", tensor parallel {result.tp}, pipeline parallel {result.pp}"
-            if b.devices > 1
-            else ""
+            f", tensor parallel {result.tp}, pipeline parallel {result.pp}" if b.devices > 1 else ""
         ),
         budget_table(result),
     ]
@@ -178,6 +213,7 @@ def fit_tables(result: FitResult) -> list[Any]:
         lines += [Verbatim(f"  {line}") for line in report]
     if result.offload is not None:
         lines += offload_lines(result.offload, result.target.name)
+    lines += [f"[bold yellow]warning:[/bold yellow] {w}" for w in result.warnings]
     return lines
 
 
@@ -222,8 +258,13 @@ def fit_all_table(results: list[FitResult], seq: int | None) -> list[Any]:
         b = r.budget
         if b.kv_bytes < 0:  # weights and overhead alone exceed the memory: no KV answer
             table.add_row(
-                r.spec.id, dec(b.weight_bytes), "does not fit", "-", count(r.spec.max_context),
-                "-", count(r.seq),
+                r.spec.id,
+                dec(b.weight_bytes),
+                "does not fit",
+                "-",
+                count(r.spec.max_context),
+                "-",
+                count(r.seq),
             )
             continue
         memory = "unbounded" if r.max_context_memory is None else count(r.max_context_memory)
@@ -240,18 +281,24 @@ def fit_all_table(results: list[FitResult], seq: int | None) -> list[Any]:
 
 
 def gpus_json(presets: tuple[HardwareSpec, ...]) -> dict[str, Any]:
-    return {"schema_version": SCHEMA_VERSION, "gpus": [
-        {
-            "id": h.id,
-            "name": h.name,
-            "aliases": list(h.aliases),
-            "device_kind": h.kind,
-            "memory_bytes": h.memory_bytes,
-            "bandwidth_gb_s": h.bandwidth_gb_s,
-            "default_util": h.default_util,
-        }
-        for h in presets
-    ]}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "gpus": [
+            {
+                "id": h.id,
+                "name": h.name,
+                "aliases": list(h.aliases),
+                "device_kind": h.kind,
+                "memory_bytes": h.memory_bytes,
+                "cuda_memory_bytes": h.cuda_memory_bytes,
+                "sm_count": h.sm_count,
+                "compute_capability": h.compute_capability,
+                "bandwidth_gb_s": h.bandwidth_gb_s,
+                "default_util": h.default_util,
+            }
+            for h in presets
+        ],
+    }
 
 
 def gpus_table(presets: tuple[HardwareSpec, ...]) -> list[Any]:
@@ -302,9 +349,7 @@ def no_fit_message(result: FitResult, hints: list[str]) -> str:
             f"what fits: {closest}"
         )
     elif result.asked == "requests":
-        closest = (
-            f"1 request of {result.max_context:,} tokens" if result.max_context else "nothing"
-        )
+        closest = f"1 request of {result.max_context:,} tokens" if result.max_context else "nothing"
         what = (
             f"{result.spec.id} on {where}: not one request of {result.seq:,} tokens fits the "
             f"KV budget of {dec(b.kv_bytes)}; what fits: {closest}"

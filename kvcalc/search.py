@@ -14,9 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from kvcalc.deploy import Deployment
 from kvcalc.dtypes import ElementFormat
+
+if TYPE_CHECKING:
+    from kvcalc.engines.vllm_groups import BlockPool
 
 # A length past every window any engine keeps (vLLM's window + batched tokens, llama.cpp's
 # padded n_swa x n_seq): if even this fits, a model of windowed layers has no length limit.
@@ -97,3 +101,24 @@ def max_batch(
     if cost(1) > kv_budget:
         return 0
     return largest(lambda batch: cost(batch) <= kv_budget, 1, line_estimate(cost, kv_budget))
+
+
+def pool_context(pool: BlockPool, batch: int) -> int | None:
+    """Longest context for `batch` requests in a block pool (vLLM): batch x the blocks one
+    request takes in every cache group must fit its blocks; 0 if not one token, None if
+    every group is windowed and even a huge length fits."""
+
+    def cost(seq: int) -> int:
+        return batch * pool.request_blocks(seq)
+
+    if cost(1) > pool.num_blocks:
+        return 0
+    if pool.windowed and cost(UNBOUNDED_PROBE) <= pool.num_blocks:
+        return None
+    guess = line_estimate(cost, pool.num_blocks)
+    return largest(lambda seq: cost(seq) <= pool.num_blocks, 1, guess)
+
+
+def pool_batch(pool: BlockPool, seq: int) -> int:
+    """Most requests of `seq` tokens a block pool admits."""
+    return pool.num_blocks // pool.request_blocks(seq)

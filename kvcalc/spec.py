@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from kvcalc.dims import ModelDims
 from kvcalc.dtypes import weight_format
 from kvcalc.errors import SpecError, UnknownNameError
 from kvcalc.limits import (
@@ -354,6 +355,9 @@ class ModelSpec(_Frozen):
     """Window (tokens) applied to every layer; use `layers` for mixed patterns."""
     layers: tuple[LayerGroupSpec, ...] | None = None
     """Layer groups in order, when layers differ; counts must add up to num_layers."""
+    dims: ModelDims | None = None
+    """Shapes beyond the KV cache (vocabulary, MLP, experts, vision tower): what sizes
+    weights as an engine loads them and its activation peak (kvcalc/dims.py)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -521,6 +525,15 @@ class HardwareSpec(_Frozen):
     default_util: Annotated[str | None, BeforeValidator(_check_util)] = None
     """Usable fraction when --util is not given, where the platform caps it (Apple Metal);
     an exact decimal in (0, 1], e.g. '0.75'."""
+    cuda_memory_bytes: Annotated[
+        int | None, BeforeValidator(lambda v: parse_bytes(v) if isinstance(v, str) else v)
+    ] = Field(default=None, gt=0)
+    """Total as CUDA reports it (torch.cuda.mem_get_info()[1], what vLLM budgets from):
+    less than nvidia-smi's by the driver's reservation (H100 80GB: 79.19 GiB, not 79.65)."""
+    sm_count: int | None = Field(default=None, gt=0)
+    """Streaming multiprocessors (sizes vLLM's sampler scratch buffer)."""
+    compute_capability: str | None = Field(default=None, pattern=r"^[0-9]+\.[0-9]+$")
+    """CUDA compute capability, e.g. '9.0' (picks PyTorch's cuBLAS workspace size)."""
     sources: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
 

@@ -105,6 +105,22 @@ def parse_bytes(text: str) -> int:
     return int(value)
 
 
+def parse_printed_bytes(text: str) -> int:
+    """A size as an engine prints it, to the nearest byte: vLLM's 'Model loading took
+    7.51 GiB' is 8,063,706,193.92 B, read as 8,063,706,194.
+
+    >>> parse_printed_bytes("7.51GiB")
+    8063801098
+    """
+    _check_length(text)
+    match = _SIZE_RE.match(str(text))
+    unit = match.group(2).lower() if match else None
+    if match is None or unit not in _SIZE_UNITS:
+        raise UnitError(f"cannot read size {text!r}: use a number and one of {SIZE_FORMS}")
+    value = Decimal(match.group(1).replace("_", "")) * _SIZE_UNITS[unit]
+    return int(value.to_integral_value())
+
+
 def parse_count(text: str) -> int:
     """Parse a token or request count: plain digits, or k/m (x1000) and K/M (x1024).
 

@@ -28,7 +28,8 @@ OPTIONS: dict[str, tuple[tuple[str, ...], str | None, str]] = {
         "TOKENS",
         "The context the model is served at, above or below its own (vLLM's --max-model-len, "
         "SGLang's --context-length) [default: the model's max context]: the default --seq "
-        "and the cap on fit's answer; noted when past the model's (rope-scaled) limit. "
+        "and the cap on fit's answer; noted when past the model's (rope-scaled) limit. With "
+        "vllm, also the request length its concurrency line is for (default there: --seq). "
         f"With llama.cpp, instead of -c (cells = this x slots); {COUNT}.",
     ),
     "mem": (("--mem",), "SIZE", f"Memory of one device: {SIZE}."),
@@ -47,18 +48,19 @@ OPTIONS: dict[str, tuple[tuple[str, ...], str | None, str]] = {
     ),
     "pp": (("--pp",), "N", "Pipeline parallel size: splits layers; the most loaded GPU decides."),
     "util": (
-        ("--util",),
+        ("--util", "--gpu-memory-utilization", "--mem-fraction-static"),
         "F",
         "Usable fraction of device memory, in (0, 1] [default: the engine's: 0.9 on GPU as "
         "vLLM's gpu_memory_utilization, 1 on CPU; 0.75 on Apple presets]; with --engine "
         "tensorrt-llm, its free_gpu_memory_fraction of the memory left after weights and "
-        "overhead.",
+        "overhead; with sglang, mem_fraction_static of the memory free before loading.",
     ),
     "weights": (
         ("--weights",),
-        "FORMAT",
+        "FORMAT|SIZE",
         "Weight format: fp32, fp16, bf16, fp8, int8, int4, q8_0, q6_k, q5_k_m, q4_k_m, q4_0, "
-        "... [default: the model's native dtype].",
+        "... [default: the model's native dtype]; or the weight memory per GPU an engine "
+        "logged ('Model loading took 7.51 GiB': --weights 7.51GiB).",
     ),
     "overhead": (
         ("--overhead",),
@@ -84,6 +86,28 @@ OPTIONS: dict[str, tuple[tuple[str, ...], str | None, str]] = {
         ("--block-size",),
         "TOKENS",
         "vLLM block size [16], SGLang page size [1] or TensorRT-LLM tokens_per_block [32].",
+    ),
+    "max_num_seqs": (
+        ("--max-num-seqs",),
+        "N",
+        "vLLM's max_num_seqs: dummy requests of its sampler warm-up [default: as `vllm serve` "
+        "picks it: 1024 on GPUs of 70 GiB or more (not A100), else 256].",
+    ),
+    "max_num_batched_tokens": (
+        ("--max-num-batched-tokens",),
+        "TOKENS",
+        "vLLM's max_num_batched_tokens: tokens of its profiling forward pass [default: as "
+        "`vllm serve` picks it: 8192 on GPUs of 70 GiB or more (not A100), else 2048].",
+    ),
+    "enforce_eager": (
+        ("--enforce-eager",),
+        None,
+        "vLLM without CUDA graphs: none estimated, none captured.",
+    ),
+    "kv_cache_memory": (
+        ("--kv-cache-memory", "--kv-cache-memory-bytes"),
+        "SIZE",
+        "vLLM's KV memory per GPU, set outright (gpu_memory_utilization then ignored).",
     ),
     "max_tokens": (
         ("--max-tokens",),

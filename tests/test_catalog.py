@@ -32,7 +32,7 @@ PRESETS = {
     # local/global mixes: bytes of one token in every layer (before windows cap anything)
     "gemma-2-9b": (2 * 42 * 8 * 256 * 2, 9_241_705_984, 8192),  # 344,064; head_dim 256
     "gemma-2-27b": (2 * 46 * 16 * 128 * 2, 27_227_128_320, 8192),  # 376,832
-    "gemma-3-27b": (2 * 62 * 16 * 128 * 2, 27_009_346_304, 131072),  # 507,904
+    "gemma-3-27b": (2 * 62 * 16 * 128 * 2, 27_432_406_640, 131072),  # 507,904; + SigLIP
     "gpt-oss-20b": (2 * 24 * 8 * 64 * 2, 20_914_757_184, 131072),  # 49,152
     "gpt-oss-120b": (2 * 36 * 8 * 64 * 2, 116_829_156_672, 131072),  # 73,728
     # hybrids: only the attention layers cost bytes per token
@@ -74,6 +74,16 @@ PRESETS = {
     # Llama 4: 36 chunked (8,192) + 12 global layers; per token before chunks cap anything
     "llama4-scout": (2 * 48 * 8 * 128 * 2, 108_641_793_536, 10485760),  # 196,608
     "llama4-maverick": (2 * 48 * 8 * 128 * 2, 401_583_781_376, 1048576),  # 196,608
+    # issue 13: the checkpoints of the vLLM calibration logs
+    "codellama-7b": (2 * 32 * 32 * 128 * 2, 6_738_546_688, 16384),  # 524,288; vocab 32,016
+    "granite-3.1-2b": (2 * 40 * 8 * 64 * 2, 2_533_531_648, 131072),  # 81,920; tied
+    "granite-3.1-8b": (2 * 40 * 8 * 128 * 2, 8_170_848_256, 131072),  # 163,840; tied
+    "granite-3.3-8b": (2 * 40 * 8 * 128 * 2, 8_170_864_640, 131072),  # 4 more tokens
+    "granite-vision-3.3-2b": (2 * 40 * 8 * 64 * 2, 2_960_153_072, 131072),  # + SigLIP
+    "phi-2": (2 * 32 * 32 * 80 * 2, 2_779_683_840, 2048),  # 327,680
+    "qwen1.5-moe-a2.7b": (2 * 24 * 16 * 128 * 2, 14_315_784_192, 8192),  # 196,608
+    "qwen2.5-7b-instruct": (2 * 28 * 4 * 128 * 2, 7_615_616_512, 32768),  # 57,344
+    "kimi-vl-a3b": (27 * (512 + 64) * 2, 16_407_650_928, 131072),  # 31,104: MLA
 }
 
 

@@ -250,10 +250,10 @@ def test_k_and_v_formats_differ(run):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--engine", "vlm"], "did you mean vllm?"),
+        (["--engine", "vlm"], "did you mean vllm"),
         (["--engine", "vllm", "--kv-dtype", "q8_0"], "vllm has no q8_0 K cache"),
         (["--engine", "sglang", "--k-dtype", "fp8"], "one cache dtype"),
-        (["--engine", "llamacpp", "--block-size", "64"], "applies to vllm, sglang and"),
+        (["--engine", "llamacpp", "--block-size", "64"], "applies to vllm, vllm-0.19, sglang"),
         (["--engine", "vllm", "--block-size", "0"], "between 1 and"),
         (["--engine", "transformers", "--kv-dtype", "int4"], "QuantizedCache"),
     ],
@@ -268,3 +268,20 @@ def test_fit_engine_report(run):
         "fit", "llama2-7b", "--mem", "8GiB", "--kv-only", "--util", "1", "--engine", "vllm"
     )
     assert data["engine_report"][1] == "GPU KV cache size: 16,384 tokens"
+
+
+def test_text_options_pass_through_without_typers_adapters(run):
+    # kvcalc parses its own option text (kvcalc.options.setup); typer only hands it over:
+    # a given value arrives as typed, an absent one as its default, an int option is still
+    # converted by typer, and a missing argument is still typer's error
+    from kvcalc.cli.group import COMMANDS, KvcalcGroup
+
+    command = KvcalcGroup(name="kvcalc").get_command(None, "size")
+    assert COMMANDS["size"][0] == "size"
+    data = run.json("size", "llama3-70b", "--seq", "2048", "--batch", "32", "--kv-heads", "4")
+    assert (data["seq"], data["batch"], data["kv_heads"]) == (2048, 32, 4)
+    assert run("size", "llama3-70b", "--kv-heads", "x").exit_code == 2
+    assert "Missing argument 'MODEL'" in run("size").stderr
+    params = {p.name: p for p in command.params}
+    assert "process_value" in vars(params["seq"])  # passed through
+    assert "process_value" not in vars(params["kv_heads"])  # an int: typer converts it

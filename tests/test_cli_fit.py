@@ -20,6 +20,9 @@ def test_fit_pinned_json(run):
         "kv_budget_bytes": 7_939_477_504,
         "kv_budget_bytes_total": 7_939_477_504,
         "free_bytes": None,  # util is of the device, not of what loading leaves
+        "device_source": None,  # the flat budget: no engine accounting
+        "terms": [],
+        "stage_kv_budget_bytes": [7_939_477_504],
     }
     assert data["max_context_memory"] == 60_573 and data["model_max_context"] == 8192
     assert data["max_context"] == 8192 and data["max_batch"] == 7 and data["fits"] is True

@@ -80,3 +80,14 @@ def test_the_python_api_takes_it_too():
     fit = kvcalc.fit("llama3-8b", mem="24GB", util=1, overhead=0, weights="bf16",
                      max_model_len=131072)  # fmt: skip
     assert fit.max_context == 60_573
+
+
+def test_vllm_takes_the_served_context_as_its_own_max_model_len():
+    # one flag: the served context for every engine, and vLLM's max_model_len (its
+    # concurrency line and profiling run), which otherwise follows --seq
+    import kvcalc
+
+    served = kvcalc.setup(engine_name="vllm", max_model_len=8192, seq=1024)
+    assert served.engine.max_model_len == 8192
+    assert kvcalc.setup(engine_name="vllm", seq=1024).engine.max_model_len is None
+    assert kvcalc.setup(max_model_len=8192).engine.name == "ideal"  # not refused elsewhere

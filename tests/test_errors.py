@@ -32,7 +32,7 @@ BAD = [
     ("size llama3-8b --engine nope", 2, "unknown engine 'nope'"),
     ("size llama3-8b --engine vllm --kv-dtype q4_0", 2, "vllm has no q4_0 K cache"),
     ("size llama3-8b --engine sglang --k-dtype fp8", 2, "one cache dtype for K and V"),
-    ("size llama3-8b --block-size 16", 2, "applies to vllm, sglang and tensorrt-llm"),
+    ("size llama3-8b --block-size 16", 2, "sglang, sglang-0.4 and tensorrt-llm"),
     ("size llama3-8b --engine vllm --block-size 0", 2, "between 1 and"),
     ("size llama3-8b --engine transformers --kv-dtype q8_0", 2, "QuantizedCache"),
     ("size", 2, "Missing argument 'MODEL'"),

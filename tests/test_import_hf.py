@@ -400,7 +400,10 @@ def test_parameter_estimate_matches_the_exact_preset(preset, tmp_path):
     if preset == "gemma-3-27b":  # these fields live in text_config
         config = {**config, "text_config": {**config["text_config"], **SIZES[preset]}}
     spec, _ = spec_from_config(config, "config.json", preset)
-    assert estimate_params(language_model(config), spec) == load_model(preset).params
+    expected = load_model(preset).params
+    if preset == "gemma-3-27b":  # the estimate is the text stack; the preset adds SigLIP
+        expected -= 416_866_032 + 6_194_304  # tower + projector (1152 x 5376 + 1152)
+    assert estimate_params(language_model(config), spec) == expected
 
 
 def test_directory_without_weights_gets_an_estimate(tmp_path):
@@ -416,3 +419,51 @@ def test_no_estimate_for_recurrent_layers(tmp_path):
     )
     spec, notes = load_hf(tmp_path)
     assert spec.params is None and any("no estimate" in n for n in notes)
+
+
+@pytest.mark.parametrize("preset", ["llama3-70b", "qwen2.5-7b", "gemma-2-9b", "qwen3-32b"])
+def test_imported_dims_load_the_presets_parameters(preset):
+    # weights.py on the dims a config gives, less the RoPE table and vocab padding, is
+    # 2 B x the preset's exact params: the importer reads what weights need
+    from kvcalc.dtypes import weight_format
+    from kvcalc.weights import loaded_weights, padded_vocab
+
+    config = {**CONFIGS[preset], **SIZES[preset]}
+    spec, _ = spec_from_config(config, "config.json", preset)
+    dims = spec.dims
+    assert dims is not None and dims.vocab_size == SIZES[preset]["vocab_size"]
+    stage = loaded_weights(spec, dims, weight_format("bf16"), 1, 1)[0]
+    pad = (padded_vocab(dims.vocab_size) - dims.vocab_size) * spec.hidden_size
+    pad *= 1 if dims.tie_word_embeddings else 2
+    assert (stage.total_bytes - stage.rope_bytes) // 2 - pad == load_model(preset).params
+
+
+def test_recurrent_configs_get_no_dims():
+    spec, _ = spec_from_config(
+        {**CONFIGS["jamba-v0.1"], "vocab_size": 65536, "intermediate_size": 14336},
+        "config.json",
+        "jamba",
+    )
+    assert spec.dims is None
+
+
+def test_dims_come_from_text_config_of_a_multimodal_config():
+    # Gemma 3 27B nests its language model: the dims are the text stack's, not absent
+    config = {**CONFIGS["gemma-3-27b"]}
+    config["text_config"] = {**config["text_config"], **SIZES["gemma-3-27b"]}
+    spec, _ = spec_from_config(config, "config.json", "gemma-3-27b")
+    assert spec.dims is not None
+    assert spec.dims.vocab_size == SIZES["gemma-3-27b"]["vocab_size"]
+
+
+@pytest.mark.parametrize("factor", [0, 1.5, "0.4", True, float("nan")])
+def test_a_misread_rotary_factor_is_refused(factor):
+    config = {**CONFIGS["qwen2.5-7b"], **SIZES["qwen2.5-7b"], "partial_rotary_factor": factor}
+    with pytest.raises(SpecError, match="partial_rotary_factor must be a number in"):
+        spec_from_config(config, "config.json", "x")
+
+
+def test_a_partial_rotary_factor_sizes_the_rope_table():
+    config = {**CONFIGS["qwen2.5-7b"], **SIZES["qwen2.5-7b"], "partial_rotary_factor": 0.5}
+    spec, _ = spec_from_config(config, "config.json", "x")
+    assert spec.dims is not None and spec.dims.rotary_dim == spec.k_head_dim // 2

@@ -41,6 +41,8 @@ RUNS = [
     ("model", "models deepseek-v3"),
     ("model", "models qwen3-next-80b-a3b"),
     ("gpus", "gpus"),
+    ("log", "log tests/data/engine_logs/vllm-0.19-llama3.1-8b-h100.log --seq 32768 --batch 20"),
+    ("log", "log tests/data/engine_logs/sglang-0.4-qwq32b-4xl4.log --seq 8192"),
     ("check", "check"),
 ]
 

@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from kvcalc import channels
 
@@ -31,6 +31,7 @@ COMMANDS = {
     "gpus": ("gpus", "List hardware presets: memory as the driver reports it, bandwidth."),
     "check": ("check", "Recompute documented KV-cache claims; exit 1 when a verdict differs."),
     "import": ("import_", "Print the preset YAML a model file amounts to."),
+    "log": ("log", "A vLLM, SGLang or llama.cpp start-up log beside kvcalc's prediction."),
 }
 
 
@@ -38,6 +39,35 @@ def fail(message: str, exit_code: int) -> None:
     # stderr or nowhere: with stderr closed, print(file=None) would write to stdout
     channels.to_stderr(f"kvcalc: error: {' '.join(message.split())}")
     sys.exit(exit_code)
+
+
+def _passes_text(param: Any) -> Any:
+    """process_value for a parameter whose value kvcalc parses itself (kvcalc.options.setup).
+
+    typer builds a pydantic TypeAdapter for every parameter the first time it processes
+    one, given or not (about 0.8 ms each, and pydantic's plugin scan, ~25 ms, on the
+    first): most of a `size` run's own cost went to turning None into None and 'x' into
+    'x'.  Text, a bool or nothing passes through; anything else takes typer's path.
+    """
+    typers = param.process_value
+
+    def process_value(ctx: Any, value: Any) -> Any:
+        if value is not None and not isinstance(value, str | bool):
+            return typers(ctx, value)
+        if param.required and param.value_is_missing(value):
+            return typers(ctx, value)  # typer's own missing-value error
+        return value if param.callback is None else param.callback(ctx, param, value)
+
+    return process_value
+
+
+def plain_text(command: Any) -> Any:
+    """The command with its text and flag parameters passed through as given."""
+    for param in command.params:
+        plain = param.type_descriptor.annotation in (str, bool) and not param.multiple
+        if isinstance(param, TyperOption | TyperArgument) and plain and param.nargs == 1:
+            param.process_value = _passes_text(param)  # type: ignore[method-assign]
+    return command
 
 
 class KvcalcGroup(TyperGroup):
@@ -50,7 +80,7 @@ class KvcalcGroup(TyperGroup):
         if cmd_name not in COMMANDS:
             return None
         module = importlib.import_module(f"kvcalc.cli.{COMMANDS[cmd_name][0]}")
-        return typer.main.get_command(module.app)
+        return plain_text(typer.main.get_command(module.app))
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         with formatter.section("Commands"):

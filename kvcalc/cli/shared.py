@@ -18,7 +18,7 @@ import typer
 from kvcalc.vocabulary import OPTIONS
 
 FLAGS = {name: flags[0].split("/")[0] for name, (flags, _, _) in OPTIONS.items()}
-BOOLEANS = {"kv_only", "as_json", "swa_full"}
+BOOLEANS = {"kv_only", "as_json", "swa_full", "enforce_eager"}
 SWITCHES = {"kv_unified"}
 """--x/--no-x options: None when neither is given."""
 

@@ -11,7 +11,17 @@ from dataclasses import replace
 from difflib import get_close_matches
 from typing import Any
 
-from kvcalc.engines.base import Engine, EnginePool, LogRecord, MissingRule, cdiv, pad
+from kvcalc.engines.base import (
+    DeviceFacts,
+    Engine,
+    EnginePool,
+    LogRecord,
+    MemoryPlan,
+    MemoryQuestion,
+    MissingRule,
+    cdiv,
+    pad,
+)
 from kvcalc.engines.ideal import IDEAL
 from kvcalc.errors import UnknownNameError, UsageError
 
@@ -20,7 +30,9 @@ from kvcalc.errors import UnknownNameError, UsageError
 REGISTRY = {
     "ideal": ("ideal", "IDEAL"),
     "vllm": ("vllm", "VLLM"),
+    "vllm-0.19": ("vllm", "VLLM_019"),
     "sglang": ("sglang", "SGLANG"),
+    "sglang-0.4": ("sglang", "SGLANG_04"),
     "tensorrt-llm": ("tensorrt_llm", "TENSORRT_LLM"),
     "llamacpp": ("llamacpp", "LLAMACPP"),
     "llamacpp-b5400": ("llamacpp", "LLAMACPP_B5400"),
@@ -44,6 +56,8 @@ def __getattr__(name: str) -> Any:
         return all_engines()
     raise AttributeError(f"module 'kvcalc.engines' has no attribute {name!r}")
 _ALIASES = {
+    "vllm-0.20": "vllm",
+    "vllm-0.19.0": "vllm-0.19",
     "llama.cpp": "llamacpp",
     "hf": "transformers",
     "exact": "ideal",
@@ -56,9 +70,12 @@ _ALIASES = {
 __all__ = [
     "ENGINES",
     "IDEAL",
+    "DeviceFacts",
     "Engine",
     "EnginePool",
     "LogRecord",
+    "MemoryPlan",
+    "MemoryQuestion",
     "MissingRule",
     "cdiv",
     "configure",

@@ -18,7 +18,8 @@ from kvcalc.errors import UsageError
 from kvcalc.units import UnitError, parse_count
 
 if TYPE_CHECKING:
-    from kvcalc.dtypes import ElementFormat
+    from kvcalc.dtypes import ElementFormat, WeightFormat
+    from kvcalc.engines.vllm_groups import BlockPool
     from kvcalc.layers import LayerCache, LayerGroup
     from kvcalc.sizing import SizeResult
     from kvcalc.spec import ModelSpec
@@ -165,6 +166,75 @@ class LogRecord:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceFacts:
+    """What an engine's accounting needs to know about one GPU (hardware.yaml or --mem)."""
+
+    name: str
+    kind: str
+    """gpu | cpu | unified"""
+    memory_bytes: int
+    """As the driver reports it (nvidia-smi), or --mem."""
+    cuda_memory_bytes: int | None = None
+    """As CUDA reports it (torch.cuda.mem_get_info()[1]), where measured."""
+    sm_count: int | None = None
+    compute_capability: str | None = None
+
+    def cuda_total(self) -> tuple[int, str]:
+        """(bytes, where from) of the total CUDA reports, which vLLM and SGLang budget
+        from: the measured figure, else the driver's (0.4-0.6 GiB too much)."""
+        if self.cuda_memory_bytes is not None:
+            return self.cuda_memory_bytes, "CUDA total (hardware.yaml)"
+        return self.memory_bytes, "nvidia-smi total (no CUDA total measured)"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemoryQuestion:
+    """One device's budget question, as an engine with its own accounting is asked it."""
+
+    spec: ModelSpec
+    device: DeviceFacts
+    tp: int
+    pp: int
+    util: Fraction | None
+    """None: the engine's default."""
+    weights: WeightFormat | None
+    """None: the checkpoint's native format."""
+    measured_weight_bytes: int | None = None
+    """Weights per GPU as the engine logged them ('Model loading took 7.51 GiB')."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BudgetTerm:
+    """One line of a budget breakdown: what it is, its bytes, and where the figure comes from."""
+
+    label: str
+    bytes: int
+    source: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemoryPlan:
+    """An engine's own accounting of one device: from the memory it sees to its KV memory."""
+
+    device_bytes: int
+    device_source: str
+    util: Fraction
+    usable_bytes: int
+    weight_bytes: int
+    """On the first pipeline stage's GPUs."""
+    weight_label: str
+    terms: tuple[BudgetTerm, ...]
+    """Everything besides weights taken out of the usable memory (first stage)."""
+    stage_kv_bytes: tuple[int, ...]
+    """KV memory of each pipeline stage's GPUs (first stage first)."""
+    records: tuple[LogRecord, ...] = ()
+    """What the engine logs about its budget (before its pool lines)."""
+    warnings: tuple[str, ...] = ()
+    util_source: str = "= usable"
+    """What the fraction is and what it keeps back (SGLang: activations, graphs, tables)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NotReproduced(LogRecord):
     """The engine would log something kvcalc does not model for this model."""
 
@@ -192,14 +262,19 @@ class EnginePool:
     single_pool: bool
     """Every layer keeps every token in one kind of row (full or latent): the engines'
     single-pool log lines apply."""
+    num_blocks: int | None = None
+    """Blocks shared by the engine's cache groups (vLLM), when it pools by blocks."""
+    blocks_per_request: int | None = None
+    """Blocks one request of `seq` tokens takes over all groups (vLLM)."""
 
     @property
     def blocks(self) -> int:
-        return self.tokens // self.page
+        return self.num_blocks if self.num_blocks is not None else self.tokens // self.page
 
     @property
     def concurrency(self) -> Fraction:
-        return Fraction(self.blocks, cdiv(self.seq, self.page))
+        need = self.blocks_per_request or cdiv(self.seq, self.page)
+        return Fraction(self.blocks, need)
 
     @property
     def slots(self) -> int:
@@ -234,6 +309,37 @@ class Engine:
     FORMAT_HINTS: ClassVar[Mapping[str, str]] = {}
     """What the engine offers instead of a format it lacks (vLLM: int8 ->
     int8_per_token_head), added to the refusal."""
+
+    def for_device(self, device: DeviceFacts | None, spec: ModelSpec) -> Engine:
+        """The profile with settings left to the engine resolved for this device and model
+        (vLLM picks its batch limits by GPU memory); the profile itself by default."""
+        return self
+
+    def with_request_length(self, seq: int | None) -> Engine:
+        """The profile for requests of `seq` tokens (vLLM: --seq is the max_model_len
+        when --max-model-len is not given); the profile itself by default."""
+        return self
+
+    def memory_plan(self, question: MemoryQuestion) -> MemoryPlan | None:
+        """The engine's own accounting of a device, or None: the flat budget (memory x
+        util - weights - overhead) in budget.py."""
+        return None
+
+    def allocated(self, groups: tuple[LayerGroup, ...]) -> tuple[LayerGroup, ...]:
+        """The layers as the engine allocates memory for them, after tensor parallelism:
+        vLLM pads hybrid models' cache groups with empty layer slots.  As given by default."""
+        return groups
+
+    def block_pool(
+        self,
+        stages: tuple[tuple[LayerGroup, ...], ...],
+        stage_kv_bytes: tuple[int, ...],
+        k_fmt: ElementFormat,
+        v_fmt: ElementFormat,
+    ) -> BlockPool | None:
+        """The engine's block pool when it admits requests by blocks shared over cache
+        groups (vLLM); None: requests fit by bytes (deploy.Deployment)."""
+        return None
 
     def rule(self, cache: LayerCache) -> Rule:
         try:
@@ -386,6 +492,38 @@ class Engine:
     ) -> tuple[LogRecord, ...]:
         """What the engine logs for a KV budget (its pool), or at the fit answer."""
         return ()
+
+
+class PoolReport:
+    """fit_report for engines that log their token pool (vLLM, SGLang, TensorRT-LLM): nothing
+    without a budget, a NotReproduced line where the engine's pool lines do not apply to
+    this model, else pool_records.  Mixed into those engines' classes."""
+
+    __slots__ = ()
+
+    NOT_REPRODUCED: ClassVar[str] = ""
+    """What the engine does that kvcalc does not reproduce as its lines."""
+
+    def reproduced(self, pool: EnginePool) -> bool:
+        """Whether the engine's pool lines apply: one kind of layer holding every token."""
+        return pool.single_pool
+
+    def pool_records(self, pool: EnginePool) -> tuple[LogRecord, ...]:
+        raise NotImplementedError
+
+    def fit_report(
+        self,
+        pool: EnginePool | None,
+        at_answer: SizeResult | None,
+        k_fmt: ElementFormat,
+        v_fmt: ElementFormat,
+    ) -> tuple[LogRecord, ...]:
+        if pool is None:
+            return ()
+        if not self.reproduced(pool):
+            name = self.name  # type: ignore[attr-defined]
+            return (NotReproduced(engine=name, what=self.NOT_REPRODUCED),)
+        return self.pool_records(pool)
 
 
 # Defaults shared by the profiles that follow vLLM's budget on GPUs and llama.cpp's on

@@ -3,34 +3,59 @@
 Rules from srt/mem_cache/memory_pool.py: a token pool of page-size pages (1 by
 default) whose per-layer buffers hold size + page_size slots: the extra page
 receives the writes of padded tokens.  Without its hybrid SWA pool (not modelled)
-every windowed or chunked layer keeps the full length.  Budget: ServerArgs'
-mem_fraction_static by tensor-parallel size (server_args.py, v0.4); activations and
-CUDA graphs live in the 1 - mem_fraction_static it keeps back, so no overhead.
+every windowed or chunked layer keeps the full length.  Budget (sglang_memory.py):
+mem_fraction_static of the memory free before loading, weights included; activations
+and CUDA graphs live in the 1 - mem_fraction_static it keeps back.  `sglang` follows
+0.5.3+ for the default fraction, `sglang-0.4` the 0.4.1-0.4.7 table.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import TYPE_CHECKING, ClassVar
 
 from kvcalc.engines.base import (
     BudgetDefaults,
+    DeviceFacts,
     Engine,
     EnginePool,
     LogRecord,
-    NotReproduced,
+    MemoryPlan,
+    MemoryQuestion,
+    PoolReport,
     Rule,
     Setting,
     no_slots,
     pad,
     state_text,
 )
+from kvcalc.engines.sglang_memory import batch_defaults, max_running_requests, mem_fraction_static
+from kvcalc.units import fixed
 
 if TYPE_CHECKING:
     from kvcalc.dtypes import ElementFormat
     from kvcalc.layers import LayerCache
-    from kvcalc.sizing import SizeResult
+    from kvcalc.spec import ModelSpec
+
+MiB = 1 << 20
+GiB = 1 << 30
+# Memory in use before the weights load (CUDA context, allocator, distributed init): the
+# "Load weight begin. avail mem" of the SGLang logs on 80 GB cards sits 0.38-0.76 GiB below
+# CUDA's 79.19 GiB (0.4.1: 78.81, 0.4.4: 78.59, 0.5.x: 78.43); NCCL at TP > 1 adds 0.1-2 GiB
+# more (0.13 GB at TP 4 on L4s, 1.96 GB at TP 8 on H200s), not modelled.
+BASELINE = 600 * MiB
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SglangScheduler(LogRecord):
+    """'max_total_num_tokens=N, chunked_prefill_size=C, max_prefill_tokens=16384,
+    max_running_requests=M, context_len=L' (managers/scheduler.py)."""
+
+    tokens: int
+    chunked_prefill_size: int
+    max_running_requests: int
+    context_len: int
 
 
 # --kv-cache-dtype choices of SGLang 0.5.23 (srt/server_args.py): auto, fp8_e5m2, fp8_e4m3,
@@ -70,7 +95,12 @@ POOL = Rule(slots=pool_slots, explain=pool_text)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Sglang(Engine):
+class Sglang(PoolReport, Engine):
+    era: str = "0.5"
+    """Which default of mem_fraction_static (sglang_memory.ERAS)."""
+    chunked_prefill_size: int | None = None
+    """None: SGLang's default for the GPU (for_device)."""
+
     RULES: ClassVar = {
         "full": POOL,
         "sliding": POOL,  # full length outside the hybrid SWA pool
@@ -105,34 +135,72 @@ class Sglang(Engine):
             )
         return notes
 
-    def fit_report(
-        self,
-        pool: EnginePool | None,
-        at_answer: SizeResult | None,
-        k_fmt: ElementFormat,
-        v_fmt: ElementFormat,
-    ) -> tuple[LogRecord, ...]:
-        if pool is None:
-            return ()
-        if not pool.single_pool:
-            return (
-                NotReproduced(
-                    engine=self.name,
-                    what="sizes hybrid models (sliding, recurrent) per cache group",
-                ),
-            )
+    def for_device(self, device: DeviceFacts | None, spec: ModelSpec) -> Sglang:
+        if device is None or device.kind != "gpu" or self.chunked_prefill_size is not None:
+            return self
+        chunk, _ = batch_defaults(device.memory_bytes // MiB, 1, self.era)
+        return replace(self, chunked_prefill_size=chunk)
+
+    def memory_plan(self, question: MemoryQuestion) -> MemoryPlan | None:
+        """pre x mem_fraction_static - weights: pre is CUDA's total less the baseline in
+        use before loading; the fraction's default reads nvidia-smi's total."""
+        from kvcalc.engines.vllm_plan import flat_plan
+        from kvcalc.weights import stage_bytes
+
+        device, spec = question.device, question.spec
+        if device.kind != "gpu":
+            return None
+        total, source = device.cuda_total()
+        vision = spec.dims.vision if spec.dims else None
+        vit = (vision.num_layers, vision.hidden_size) if vision else None
+        mfs = question.util or mem_fraction_static(
+            device.memory_bytes // MiB, question.tp, question.pp, self.era, vit=vit
+        )
+        pre = total - BASELINE
+        usable = pre * mfs.numerator // mfs.denominator
+        if question.measured_weight_bytes is not None:
+            weights, label = question.measured_weight_bytes, "measured"
+        elif spec.dims is not None:
+            fmt = question.weights
+            weights = max(stage_bytes(spec, spec.dims, fmt, question.tp, question.pp))
+            label = fmt.name if fmt else "checkpoint" if spec.weight_bytes else spec.weight_dtype
+        else:
+            plan = flat_plan(question, total, source, mfs)
+            weights, label = plan.weight_bytes, plan.weight_label
+        return MemoryPlan(
+            device_bytes=pre,
+            device_source=f"free before loading: {source} - {BASELINE // MiB} MiB",
+            util=mfs,
+            usable_bytes=usable,
+            weight_bytes=weights,
+            weight_label=label,
+            terms=(),
+            stage_kv_bytes=(usable - weights,) * question.pp,
+            # activations, CUDA graphs, the request table and allocator lists live here
+            util_source=f"keeps {fixed(pre - usable, GiB)} GiB for activations and graphs",
+        )
+
+    NOT_REPRODUCED: ClassVar[str] = "sizes hybrid models (sliding, recurrent) per cache group"
+
+    def pool_records(self, pool: EnginePool) -> tuple[LogRecord, ...]:
         return (
             SglangPool(
                 tokens=pool.tokens,
                 k_bytes=pool.slots * pool.k_token_bytes,
                 v_bytes=pool.slots * pool.v_token_bytes if pool.v_token_bytes else None,
             ),
+            SglangScheduler(
+                tokens=pool.tokens,
+                chunked_prefill_size=self.chunked_prefill_size or 8192,
+                max_running_requests=max_running_requests(pool.tokens, pool.seq, self.era),
+                context_len=pool.seq,
+            ),
         )
 
 
 SGLANG = Sglang(
     name="sglang",
-    title="SGLang (token pool + one padding page per layer)",
+    title="SGLang 0.5 (token pool + one padding page per layer)",
     page=1,
     formats=FORMATS,
     same_kv_format=True,
@@ -148,4 +216,10 @@ SGLANG = Sglang(
         overhead_bytes=0,
         cpu_overhead_bytes=512 * 2**20,
     ),
+)
+SGLANG_04 = replace(
+    SGLANG,
+    name="sglang-0.4",
+    title="SGLang 0.4.1-0.4.7 (mem_fraction_static by tp: 0.88 on one GPU)",
+    era="0.4",
 )

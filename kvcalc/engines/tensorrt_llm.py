@@ -44,7 +44,7 @@ from kvcalc.engines.base import (
     Engine,
     EnginePool,
     LogRecord,
-    NotReproduced,
+    PoolReport,
     Rule,
     Setting,
     cdiv,
@@ -53,9 +53,7 @@ from kvcalc.engines.base import (
 )
 
 if TYPE_CHECKING:
-    from kvcalc.dtypes import ElementFormat
     from kvcalc.layers import LayerCache
-    from kvcalc.sizing import SizeResult
 
 # KvCacheConfig dtype / kv_cache_quant_algo: the model dtype ("auto"), FP8, INT8 (engine path)
 # and NVFP4 (0.5 B per value + one fp8 scale per 16, resource_manager.py
@@ -118,7 +116,7 @@ PAGED = Rule(slots=paged_slots, explain=paged_text)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TensorRtLlm(Engine):
+class TensorRtLlm(PoolReport, Engine):
     max_tokens: int | None = None
     """KvCacheConfig.max_tokens (max_tokens_in_paged_kv_cache): the pool holds at most
     this many tokens before rounding up to a block; with the fraction, the smaller wins."""
@@ -173,22 +171,11 @@ class TensorRtLlm(Engine):
             return kv_bytes
         return pool.tokens * (pool.k_token_bytes + pool.v_token_bytes)
 
-    def fit_report(
-        self,
-        pool: EnginePool | None,
-        at_answer: SizeResult | None,
-        k_fmt: ElementFormat,
-        v_fmt: ElementFormat,
-    ) -> tuple[LogRecord, ...]:
-        if pool is None:
-            return ()
-        if not pool.single_pool:
-            return (
-                NotReproduced(
-                    engine=self.name,
-                    what="keeps recurrent state in a separate manager (MambaCacheManager)",
-                ),
-            )
+    NOT_REPRODUCED: ClassVar[str] = (
+        "keeps recurrent state in a separate manager (MambaCacheManager)"
+    )
+
+    def pool_records(self, pool: EnginePool) -> tuple[LogRecord, ...]:
         return (
             TrtllmPool(
                 kv_bytes=pool.tokens * (pool.k_token_bytes + pool.v_token_bytes),

@@ -83,6 +83,7 @@ _KNOWN_INTEGERS = {
     **dict.fromkeys(
         ("attn_layer_offset", "max_window_layers", "first_k_dense_replace"), (0, MAX_LAYERS)
     ),
+    "num_experts_per_tok": (1, MAX_WIDTH),
 }
 _KNOWN_FLAGS = (
     "use_sliding_window",
@@ -90,6 +91,8 @@ _KNOWN_FLAGS = (
     "new_decoder_architecture",
     "tie_word_embeddings",
     "attention_bias",
+    "qkv_bias",
+    "mlp_bias",
 )
 _TORCH_DTYPES = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32", "half": "fp16"}
 # model_type -> the general.architecture llama.cpp's converter writes for it
@@ -377,6 +380,63 @@ def family_extras(f: Fields, spec: ModelSpec, moe: bool) -> int:
     return extra
 
 
+def dims_from_config(f: Fields, spec: ModelSpec) -> dict[str, Any] | None:
+    """The `dims` block (kvcalc/dims.py) a config gives: what sizes weights as loaded and
+    an engine's profiling run.  None without a vocabulary and MLP width, or for recurrent
+    layers (their projections vary too much).  Vision towers are left out: their dummy
+    image comes from the engine's processor, not the config.  Read through the same
+    strict Fields as the rest (a multimodal config's text_config wins)."""
+    if any(g.kind in ("mamba", "gated_deltanet") for g in spec.cache_groups()):
+        return None
+    vocab = f.whole("vocab_size", high=MAX_WIDTH)
+    inter = f.whole("intermediate_size", "ffn_hidden_size", high=MAX_WIDTH)
+    if vocab is None or inter is None:
+        return None
+    model_type = f.text("model_type") or ""
+    bias = f.flag("attention_bias", False)
+    dims: dict[str, Any] = {
+        "vocab_size": vocab,
+        "intermediate_size": inter,
+        "tie_word_embeddings": f.flag("tie_word_embeddings", False),
+        "qkv_bias": bias or model_type in ("qwen2", "qwen2_moe") or f.flag("qkv_bias", False),
+        "o_bias": bias,
+        "mlp_bias": f.flag("mlp_bias", False),
+        "qk_norm": model_type in ("qwen3", "qwen3_moe", "gemma3", "gemma3_text"),
+        "norms_per_layer": 4 if model_type in ("gemma2", "gemma3", "gemma3_text") else 2,
+    }
+    factor = rotary_factor(f)
+    if factor is not None and factor < 1:
+        dims["rotary_dim"] = int(spec.k_head_dim * factor)
+    q_lora = f.whole("q_lora_rank", high=MAX_WIDTH)
+    if q_lora is not None:
+        dims["q_lora_rank"] = q_lora
+    experts = f.whole("num_local_experts", "n_routed_experts", "num_experts", low=0, high=MAX_WIDTH)
+    if experts:
+        moe_inter = f.whole("moe_intermediate_size", high=MAX_WIDTH) or inter
+        shared = (f.whole("n_shared_experts", low=0, high=MAX_WIDTH) or 0) * moe_inter
+        shared += f.whole("shared_expert_intermediate_size", low=0, high=MAX_WIDTH) or 0
+        dims["moe"] = {
+            "num_experts": experts,
+            "experts_per_token": f.whole("num_experts_per_tok", high=MAX_WIDTH) or 1,
+            "expert_intermediate_size": moe_inter,
+            "shared_intermediate_size": shared,
+            "shared_expert_gate": model_type == "qwen2_moe" and shared > 0,
+            "dense_layers": f.whole("first_k_dense_replace", low=0, high=MAX_LAYERS) or 0,
+        }
+    return dims
+
+
+def rotary_factor(f: Fields) -> float | None:
+    """partial_rotary_factor: a number in (0, 1] (Phi-2: 0.4, rotary on 32 of 80 dims),
+    or absent; anything else is refused like any other misread field."""
+    value = f.data.get("partial_rotary_factor")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+        raise f.fail("partial_rotary_factor", f"must be a number in (0, 1], got {shown(value)}")
+    return float(value)
+
+
 def spec_from_config(config: dict[str, Any], origin: str, name: str) -> tuple[ModelSpec, list[str]]:
     """A validated spec and the warnings (assumptions) made on the way.
 
@@ -467,6 +527,9 @@ def spec_from_config(config: dict[str, Any], origin: str, name: str) -> tuple[Mo
             f"head_dim {fields.get('head_dim', hidden // heads)}, max context {max_context}"
         )
     spec: ModelSpec = validate(ModelSpec, fields, origin)
+    dims = dims_from_config(f, spec)
+    if dims is not None:
+        spec = validate(ModelSpec, {**spec.model_dump(), "dims": dims}, origin)
     return spec, warnings
 
 
