@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from kvcalc.dtypes import WeightFormat, weight_format
-from kvcalc.engines import DeviceFacts, Engine, LogRecord, MemoryQuestion
-from kvcalc.engines.base import BudgetTerm
+from kvcalc.engines import Engine, LogRecord
+from kvcalc.engines.memory import BudgetTerm, DeviceFacts, MemoryQuestion
 from kvcalc.errors import UsageError
 from kvcalc.spec import HardwareSpec, ModelSpec
 

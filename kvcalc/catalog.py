@@ -250,8 +250,7 @@ def save_user_preset(spec: ModelSpec, text: str, *, force: bool) -> Path:
         owner = _shipped_index()[spec.id].stem
         what = "a shipped preset" if owner == spec.id else f"an alias of the shipped {owner}"
         raise UsageError(
-            f"--save: '{spec.id}' is {what}; add --force to shadow it with yours, or give "
-            "--id NAME"
+            f"--save: '{spec.id}' is {what}; add --force to shadow it with yours, or give --id NAME"
         )
     folder = models_dir()
     try:

@@ -89,6 +89,4 @@ def published_figure(figure: Figure, unit: str | None = None) -> Published:
     unit = figure.unit if unit is None else unit
     p = read_published(figure.number)
     scale = unit_scale(unit)
-    return Published(
-        value=p.value * scale, half_ulp=p.half_ulp * scale, unit=unit, places=p.places
-    )
+    return Published(value=p.value * scale, half_ulp=p.half_ulp * scale, unit=unit, places=p.places)

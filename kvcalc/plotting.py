@@ -103,8 +103,10 @@ def chart(
         drawn = tuple(series(spec, g, f"{spec.id} {label}") for g, label in lines)
     else:
         drawn = tuple(series(spec, None, spec.id) for spec in specs)
-    per = f"{fixed:,} request{'s' if fixed != 1 else ''}" if axis == "seq" else (
-        f"{fixed:,} tokens per request"
+    per = (
+        f"{fixed:,} request{'s' if fixed != 1 else ''}"
+        if axis == "seq"
+        else (f"{fixed:,} tokens per request")
     )
     what = "context (tokens per request)" if axis == "seq" else "concurrent requests"
     title = (
@@ -117,6 +119,4 @@ def chart(
         for spec in specs
         if axis == "seq" and spec.max_context <= xs[-1]
     )
-    return Chart(
-        title=title, axis=axis, xs=xs, series=drawn, budgets=budgets, max_contexts=limits
-    )
+    return Chart(title=title, axis=axis, xs=xs, series=drawn, budgets=budgets, max_contexts=limits)

@@ -133,15 +133,25 @@ def compare_rows(answer: CompareAnswer) -> list[Row]:
     if fits is not None:
         no_fit = [f.budget.kv_bytes < 0 for f in fits]
         rows += [
-            ("KV budget", "kv_budget_bytes", [budget_cell(f) for f in fits],
-             [f.budget.kv_bytes for f in fits]),
+            (
+                "KV budget",
+                "kv_budget_bytes",
+                [budget_cell(f) for f in fits],
+                [f.budget.kv_bytes for f in fits],
+            ),
             row("fits", "fits", [f.fits for f in fits], lambda v: "yes" if v else "no"),
-            ("max context", "max_context",
-             ["-" if bad else count(f.max_context) for f, bad in zip(fits, no_fit, strict=True)],
-             [f.max_context for f in fits]),
-            ("max requests", "max_batch",
-             ["-" if bad else count(f.max_batch) for f, bad in zip(fits, no_fit, strict=True)],
-             [f.max_batch for f in fits]),
+            (
+                "max context",
+                "max_context",
+                ["-" if bad else count(f.max_context) for f, bad in zip(fits, no_fit, strict=True)],
+                [f.max_context for f in fits],
+            ),
+            (
+                "max requests",
+                "max_batch",
+                ["-" if bad else count(f.max_batch) for f, bad in zip(fits, no_fit, strict=True)],
+                [f.max_batch for f in fits],
+            ),
         ]
     return rows
 

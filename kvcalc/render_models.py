@@ -53,9 +53,7 @@ def models_table(rows: list[dict[str, Any]]) -> list[Any]:
     ]
     families = list(dict.fromkeys(row["family"] for row in rows))
     for family in families:
-        table = new_table(
-            family, *(title for title, _ in MODEL_COLUMNS), left=("id", "attention")
-        )
+        table = new_table(family, *(title for title, _ in MODEL_COLUMNS), left=("id", "attention"))
         for row in (r for r in rows if r["family"] == family):
             cells = [cell(key, row[key]) for _, key in MODEL_COLUMNS]
             cells[0] += " *" if row["user_preset"] else ""

@@ -71,9 +71,7 @@ def text_plot(chart: Chart) -> list[str]:
     lines.append(" " * (pad + 2) + ("tokens per request" if chart.axis == "seq" else "requests"))
     for marker, series in zip(MARKERS, chart.series, strict=False):
         at = f"; {dec(series.mark[1])} at {series.mark[0]:,}" if series.mark else ""
-        lines.append(
-            f"  {marker} {series.label}: {dec(series.ys[-1])} at {chart.xs[-1]:,}{at}"
-        )
+        lines.append(f"  {marker} {series.label}: {dec(series.ys[-1])} at {chart.xs[-1]:,}{at}")
     for budget in chart.budgets:
         if budget.kv_bytes < 0:
             lines.append(f"    KV budget {budget.label}: does not fit (weights exceed it)")
@@ -150,8 +148,12 @@ def file_plot(chart: Chart, out: Path, log_y: bool = False, force: bool = False)
             label=f"KV budget {budget.label}",
         )
     for model, tokens in chart.max_contexts:
-        ax.axvline(tokens, linestyle=":", color=colours.get(model, "grey"),
-                   label=f"{model} max context {tokens:,}")
+        ax.axvline(
+            tokens,
+            linestyle=":",
+            color=colours.get(model, "grey"),
+            label=f"{model} max context {tokens:,}",
+        )
     ax.set_title(chart.title, fontsize=10)
     ax.set_xlabel("tokens per request" if chart.axis == "seq" else "concurrent requests")
     ax.set_ylabel("KV cache (GB = 10^9 bytes)")

@@ -53,8 +53,6 @@ def variant_json(variant: Variant, mha_total: int | None) -> dict[str, Any]:
     }
 
 
-
-
 def size_json(answer: SizeAnswer, explain: list[str]) -> dict[str, Any]:
     spec, shown, opts = answer.spec, answer.variants, answer.setup
     main, mha_total = shown[0], mha_total_of(shown, spec.num_query_heads)

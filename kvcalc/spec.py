@@ -95,6 +95,7 @@ _FAMILIES = {
     "phi": "Phi",
 }
 
+
 def _check_weight_dtype(name: str) -> str:
     try:
         return weight_format(name).name

@@ -40,7 +40,9 @@ class _Loader(_SAFE_LOADER):  # type: ignore[misc]
                 continue
             if first is not None:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (first on line {first + 1})",
+                    None,
+                    None,
+                    f"duplicate key {key!r} (first on line {first + 1})",
                     key_node.start_mark,
                 )
             seen[key] = key_node.start_mark.line

@@ -53,9 +53,10 @@ def test_within_a_rope_scaled_limit_the_card_declares(run):
     result = run("size", "qwen3-8b", "--max-model-len", "131072", "--json")
     assert "past qwen3-8b's configured 40,960 tokens, within the 131,072" in result.stderr
     assert "sized as asked" not in result.stderr
-    assert "past qwen3-8b's 131,072-token context" in run(
-        "size", "qwen3-8b", "--max-model-len", "131073"
-    ).stderr
+    assert (
+        "past qwen3-8b's 131,072-token context"
+        in run("size", "qwen3-8b", "--max-model-len", "131073").stderr
+    )
 
 
 def test_llamacpp_cells_from_max_model_len_are_minus_c(run):

@@ -16,6 +16,7 @@ from kvcalc.options import parse_bandwidth
 def bound(spec, seq, batch, tp=1):
     return decode_bound(spec, seq, batch, H100, k_fmt=FP16, v_fmt=FP16, tp=tp)
 
+
 FP16 = kv_format("fp16")
 H100 = 3_350 * 10**9
 

@@ -55,7 +55,8 @@ def test_a_cache_snapshot_is_named_for_its_repo(tmp_path):
     snap = write_cache(tmp_path, "meta-llama/Llama-3.1-8B-Instruct", llama31_files())
     spec, _ = load_hf(snap)  # read as a plain path, still named from the layout
     assert (spec.name, spec.id) == (
-        "meta-llama/Llama-3.1-8B-Instruct", "meta-llama-llama-3.1-8b-instruct"
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "meta-llama-llama-3.1-8b-instruct",
     )
     assert (spec.params, spec.weight_bytes) == (LLAMA31_PARAMS, LLAMA31_BYTES)
 

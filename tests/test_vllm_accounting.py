@@ -7,7 +7,7 @@ from fractions import Fraction
 import pytest
 
 from kvcalc.dtypes import kv_format
-from kvcalc.engines.base import DeviceFacts
+from kvcalc.engines.memory import DeviceFacts
 from kvcalc.engines.vllm_groups import block_pool, group_size, padding
 from kvcalc.engines.vllm_plan import batch_limits
 from kvcalc.layers import FullAttention, LayerGroup, SlidingWindow

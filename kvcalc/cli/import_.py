@@ -31,13 +31,18 @@ def import_(
     ] = False,
     force: Annotated[
         bool,
-        typer.Option("--force", help="With --save: replace a preset of the same id, or shadow "
-                     "a shipped one."),  # fmt: skip
+        typer.Option(
+            "--force", help="With --save: replace a preset of the same id, or shadow a shipped one."
+        ),  # fmt: skip
     ] = False,
     new_id: Annotated[
         str | None,
-        typer.Option("--id", metavar="ID", help="The preset's id (lower case letters, digits, "
-                     ". _ -) instead of the one derived from its name."),  # fmt: skip
+        typer.Option(
+            "--id",
+            metavar="ID",
+            help="The preset's id (lower case letters, digits, "
+            ". _ -) instead of the one derived from its name.",
+        ),  # fmt: skip
     ] = None,
 ) -> None:
     """Print the preset YAML a model amounts to; --save keeps it as your own preset."""

@@ -12,17 +12,15 @@ from difflib import get_close_matches
 from typing import Any
 
 from kvcalc.engines.base import (
-    DeviceFacts,
     Engine,
     EnginePool,
     LogRecord,
-    MemoryPlan,
-    MemoryQuestion,
     MissingRule,
     cdiv,
     pad,
 )
 from kvcalc.engines.ideal import IDEAL
+from kvcalc.engines.memory import DeviceFacts, MemoryPlan, MemoryQuestion
 from kvcalc.errors import UnknownNameError, UsageError
 
 # name -> (module, profile): a profile's module is imported when it is asked for, so a
@@ -55,6 +53,8 @@ def __getattr__(name: str) -> Any:
     if name == "ENGINES":  # the full table, for callers that enumerate engines
         return all_engines()
     raise AttributeError(f"module 'kvcalc.engines' has no attribute {name!r}")
+
+
 _ALIASES = {
     "vllm-0.20": "vllm",
     "vllm-0.19.0": "vllm-0.19",

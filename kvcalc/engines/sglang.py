@@ -17,12 +17,9 @@ from typing import TYPE_CHECKING, ClassVar
 
 from kvcalc.engines.base import (
     BudgetDefaults,
-    DeviceFacts,
     Engine,
     EnginePool,
     LogRecord,
-    MemoryPlan,
-    MemoryQuestion,
     PoolReport,
     Rule,
     Setting,
@@ -30,6 +27,7 @@ from kvcalc.engines.base import (
     pad,
     state_text,
 )
+from kvcalc.engines.memory import DeviceFacts, MemoryPlan, MemoryQuestion
 from kvcalc.engines.sglang_memory import batch_defaults, max_running_requests, mem_fraction_static
 from kvcalc.units import fixed
 

@@ -28,12 +28,9 @@ from typing import TYPE_CHECKING, ClassVar
 
 from kvcalc.engines.base import (
     GPU_SERVER_BUDGET,
-    DeviceFacts,
     Engine,
     EnginePool,
     LogRecord,
-    MemoryPlan,
-    MemoryQuestion,
     PoolReport,
     Rule,
     Setting,
@@ -41,6 +38,7 @@ from kvcalc.engines.base import (
     no_slots,
     state_text,
 )
+from kvcalc.engines.memory import DeviceFacts, MemoryPlan, MemoryQuestion
 from kvcalc.engines.vllm_records import VllmPool
 from kvcalc.errors import UsageError
 from kvcalc.layers import FullAttention

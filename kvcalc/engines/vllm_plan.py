@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from kvcalc.engines.base import BudgetTerm, DeviceFacts, LogRecord, MemoryPlan, MemoryQuestion
+from kvcalc.engines.base import LogRecord
+from kvcalc.engines.memory import BudgetTerm, DeviceFacts, MemoryPlan, MemoryQuestion
 from kvcalc.engines.vllm_memory import (
     THIN_MARGIN,
     StageMemory,

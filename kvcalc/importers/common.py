@@ -78,9 +78,7 @@ def _keys(kinds: list[dict[str, Any]]) -> tuple[list[int], list[dict[str, Any]]]
 
 
 def _runs(keys: list[int], distinct: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        {**distinct[key], "count": sum(1 for _ in group)} for key, group in groupby(keys)
-    ]
+    return [{**distinct[key], "count": sum(1 for _ in group)} for key, group in groupby(keys)]
 
 
 def _shortest_period(keys: list[int]) -> int | None:

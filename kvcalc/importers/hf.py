@@ -63,18 +63,39 @@ _KNOWN_INTEGERS = {
     ),
     **dict.fromkeys(
         (
-            "hidden_size", "d_model", "n_embd", "dim", "head_dim", "v_head_dim", "kv_lora_rank",
-            "q_lora_rank", "mamba_expand", "expand", "mamba_d_state", "state_size",
-            "mamba_d_conv", "conv_kernel", "linear_key_head_dim", "linear_value_head_dim",
-            "linear_conv_kernel_dim", "vocab_size", "intermediate_size", "ffn_hidden_size",
+            "hidden_size",
+            "d_model",
+            "n_embd",
+            "dim",
+            "head_dim",
+            "v_head_dim",
+            "kv_lora_rank",
+            "q_lora_rank",
+            "mamba_expand",
+            "expand",
+            "mamba_d_state",
+            "state_size",
+            "mamba_d_conv",
+            "conv_kernel",
+            "linear_key_head_dim",
+            "linear_value_head_dim",
+            "linear_conv_kernel_dim",
+            "vocab_size",
+            "intermediate_size",
+            "ffn_hidden_size",
             "moe_intermediate_size",
         ),
         (1, MAX_WIDTH),
     ),  # fmt: skip
     **dict.fromkeys(
         (
-            "qk_rope_head_dim", "qk_nope_head_dim", "num_local_experts", "n_routed_experts",
-            "num_experts", "n_shared_experts", "shared_expert_intermediate_size",
+            "qk_rope_head_dim",
+            "qk_nope_head_dim",
+            "num_local_experts",
+            "n_routed_experts",
+            "num_experts",
+            "n_shared_experts",
+            "shared_expert_intermediate_size",
         ),
         (0, MAX_WIDTH),
     ),  # fmt: skip
@@ -555,7 +576,10 @@ def absolute(path: Path) -> Path:
 
 
 def with_weights(
-    spec: ModelSpec, config: dict[str, Any], origin: str, weights: Weights | None,
+    spec: ModelSpec,
+    config: dict[str, Any],
+    origin: str,
+    weights: Weights | None,
     warnings: list[str],
 ) -> tuple[ModelSpec, list[str]]:
     """The spec with the checkpoint's exact parameters and bytes where its files give

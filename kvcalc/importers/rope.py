@@ -57,9 +57,13 @@ def rope_context(f: Fields, declared: int) -> tuple[int, int | None, str | None]
         if original is None or original >= declared:
             return declared, None, None
         told = f" (factor {factor:g})" if factor is not None else ""
-        return declared, declared, (
-            f"config.json {where} {kind}{told} from a trained {original:,}: "
-            f"max_position_embeddings {declared:,} is the scaled length"
+        return (
+            declared,
+            declared,
+            (
+                f"config.json {where} {kind}{told} from a trained {original:,}: "
+                f"max_position_embeddings {declared:,} is the scaled length"
+            ),
         )
     if factor is None or kind == "default":
         return declared, None, None
@@ -69,8 +73,10 @@ def rope_context(f: Fields, declared: int) -> tuple[int, int | None, str | None]
     scaled = math.floor(base * Fraction(factor))
     if not 1 <= scaled <= MAX_TOKENS:
         raise rope.fail("factor", f"{factor:g} x {base:,} is not a context kvcalc can size")
-    return scaled, scaled, (
-        f"config.json {where} {kind}: factor {factor:g} x {base_name} {base:,} = {scaled:,}"
+    return (
+        scaled,
+        scaled,
+        (f"config.json {where} {kind}: factor {factor:g} x {base_name} {base:,} = {scaled:,}"),
     )
 
 

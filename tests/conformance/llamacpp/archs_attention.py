@@ -44,9 +44,17 @@ def mlp(g: TinyGGUF, i: int, n_ff: int, norm: bool = True) -> None:
     g.tensor(f"blk.{i}.ffn_down.weight", n_ff, e)
 
 
-def llama(path: Path, n_layer: int = 4, n_head: int = 8, n_kv: int = 2, head_dim: int = 64,
-          n_embd: int = 256, n_ff: int = 192, sliding_window: int | None = None,
-          arch: str = "llama") -> TinyGGUF:
+def llama(
+    path: Path,
+    n_layer: int = 4,
+    n_head: int = 8,
+    n_kv: int = 2,
+    head_dim: int = 64,
+    n_embd: int = 256,
+    n_ff: int = 192,
+    sliding_window: int | None = None,
+    arch: str = "llama",
+) -> TinyGGUF:
     """llama (and qwen2, whose loader differs only in biases and q width = n_embd).
 
     A `sliding_window` key is written as Mistral v0.1's converter did; llama.cpp's llama and
@@ -68,12 +76,20 @@ def llama(path: Path, n_layer: int = 4, n_head: int = 8, n_kv: int = 2, head_dim
 
 def qwen2(path: Path, n_head: int = 8, head_dim: int = 48, **kw: Any) -> TinyGGUF:
     # qwen2's loader sizes Q and the output projection by n_embd, so n_embd = heads x dim
-    return llama(path, n_head=n_head, head_dim=head_dim, n_embd=n_head * head_dim,
-                 arch="qwen2", **kw)
+    return llama(
+        path, n_head=n_head, head_dim=head_dim, n_embd=n_head * head_dim, arch="qwen2", **kw
+    )
 
 
-def phi3(path: Path, n_layer: int = 4, n_head: int = 8, n_kv: int = 2, head_dim: int = 32,
-         n_ff: int = 128, sliding_window: int | None = 2047) -> TinyGGUF:
+def phi3(
+    path: Path,
+    n_layer: int = 4,
+    n_head: int = 8,
+    n_kv: int = 2,
+    head_dim: int = 32,
+    n_ff: int = 128,
+    sliding_window: int | None = 2047,
+) -> TinyGGUF:
     """phi3 with a fused QKV; Phi-3-mini's converter writes sliding_window 2047."""
     n_embd = n_head * head_dim
     # general.name must not contain "phi3": the vocab loader then looks for Phi-3's
@@ -94,9 +110,18 @@ def phi3(path: Path, n_layer: int = 4, n_head: int = 8, n_kv: int = 2, head_dim:
     return g
 
 
-def gemma(path: Path, arch: str, n_layer: int, n_head: int = 4, n_kv: int = 2,
-          head_dim: int = 64, n_embd: int = 192, n_ff: int = 160,
-          sliding_window: int | None = 256, pattern: Any = None) -> TinyGGUF:
+def gemma(
+    path: Path,
+    arch: str,
+    n_layer: int,
+    n_head: int = 4,
+    n_kv: int = 2,
+    head_dim: int = 64,
+    n_embd: int = 192,
+    n_ff: int = 160,
+    sliding_window: int | None = 256,
+    pattern: Any = None,
+) -> TinyGGUF:
     """gemma2 / gemma3: post-norms around attention and MLP; gemma3 adds Q/K norms."""
     g = TinyGGUF(path, arch, n_layer, n_embd)
     heads(g, n_head, n_kv, head_dim)
@@ -122,8 +147,15 @@ def gemma(path: Path, arch: str, n_layer: int, n_head: int = 4, n_kv: int = 2,
     return g
 
 
-def cohere2(path: Path, n_layer: int = 8, n_head: int = 6, n_kv: int = 2, head_dim: int = 32,
-            n_ff: int = 128, sliding_window: int = 512) -> TinyGGUF:
+def cohere2(
+    path: Path,
+    n_layer: int = 8,
+    n_head: int = 6,
+    n_kv: int = 2,
+    head_dim: int = 32,
+    n_ff: int = 128,
+    sliding_window: int = 512,
+) -> TinyGGUF:
     """Command R7B (cohere2): sliding window required, default pattern 4 (3 local, 1 global)."""
     n_embd = n_head * head_dim
     g = TinyGGUF(path, "cohere2", n_layer, n_embd)
@@ -141,9 +173,17 @@ def cohere2(path: Path, n_layer: int = 8, n_head: int = 6, n_kv: int = 2, head_d
     return g
 
 
-def llama4(path: Path, n_layer: int = 8, n_head: int = 4, n_kv: int = 1, head_dim: int = 64,
-           n_embd: int = 128, n_ff: int = 96, n_expert: int = 4,
-           sliding_window: int | None = None) -> TinyGGUF:
+def llama4(
+    path: Path,
+    n_layer: int = 8,
+    n_head: int = 4,
+    n_kv: int = 1,
+    head_dim: int = 64,
+    n_embd: int = 128,
+    n_ff: int = 96,
+    n_expert: int = 4,
+    sliding_window: int | None = None,
+) -> TinyGGUF:
     """llama4: chunked attention on 3 of 4 layers; MoE every 2nd layer (interleave step 2)."""
     g = TinyGGUF(path, "llama4", n_layer, n_embd)
     heads(g, n_head, n_kv, head_dim)
@@ -172,9 +212,17 @@ def llama4(path: Path, n_layer: int = 8, n_head: int = 4, n_kv: int = 1, head_di
     return g
 
 
-def gpt_oss(path: Path, n_layer: int = 4, n_head: int = 8, n_kv: int = 2, head_dim: int = 64,
-            n_embd: int = 128, n_ff: int = 64, n_expert: int = 4,
-            sliding_window: int = 128) -> TinyGGUF:
+def gpt_oss(
+    path: Path,
+    n_layer: int = 4,
+    n_head: int = 8,
+    n_kv: int = 2,
+    head_dim: int = 64,
+    n_embd: int = 128,
+    n_ff: int = 64,
+    n_expert: int = 4,
+    sliding_window: int = 128,
+) -> TinyGGUF:
     """gpt-oss (arch string "gpt-oss"): alternating sliding/full layers, sinks, MoE with biases."""
     g = TinyGGUF(path, "gpt-oss", n_layer, n_embd)
     heads(g, n_head, n_kv, head_dim)
@@ -202,8 +250,14 @@ def gpt_oss(path: Path, n_layer: int = 4, n_head: int = 8, n_kv: int = 2, head_d
     return g
 
 
-def deci(path: Path, n_kv: tuple[int, ...], n_head: tuple[int, ...] | None = None,
-         head_dim: int = 32, n_embd: int = 256, n_ff: int = 128) -> TinyGGUF:
+def deci(
+    path: Path,
+    n_kv: tuple[int, ...],
+    n_head: tuple[int, ...] | None = None,
+    head_dim: int = 32,
+    n_embd: int = 256,
+    n_ff: int = 128,
+) -> TinyGGUF:
     """deci (Nemotron-NAS): per-layer KV heads.  A layer with KV heads 0 is not recurrent:
     heads > 0 makes it a "linear attention" layer (only attn_output, n_embd x n_embd),
     heads 0 a no-op attention layer (src/models/deci.cpp)."""

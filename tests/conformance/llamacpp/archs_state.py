@@ -15,9 +15,18 @@ from .archs_attention import mlp, qkv
 from .gguf_tiny import TinyGGUF
 
 
-def deepseek2(path: Path, legacy: bool = False, n_layer: int = 4, n_head: int = 4,
-              n_embd: int = 128, kv_lora: int = 64, qk_nope: int = 32, qk_rope: int = 32,
-              v_dim: int = 48, n_ff: int = 96) -> TinyGGUF:
+def deepseek2(
+    path: Path,
+    legacy: bool = False,
+    n_layer: int = 4,
+    n_head: int = 4,
+    n_embd: int = 128,
+    kv_lora: int = 64,
+    qk_nope: int = 32,
+    qk_rope: int = 32,
+    v_dim: int = 48,
+    n_ff: int = 96,
+) -> TinyGGUF:
     """DeepSeek-V2-style MLA with dense MLPs only (leading_dense_block_count = n_layer)."""
     g = TinyGGUF(path, "deepseek2", n_layer, n_embd)
     k_mla = qk_nope + qk_rope  # one head's full K: the no-RoPE part and the RoPE part
@@ -66,8 +75,9 @@ def ssm_keys(g: TinyGGUF, d_conv: int, d_inner: int, d_state: int, dt_rank: int)
     g.key("ssm.time_step_rank", dt_rank)
 
 
-def mamba1_layer(g: TinyGGUF, i: int, d_conv: int, d_inner: int, d_state: int, dt_rank: int,
-                 jamba: bool = False) -> None:
+def mamba1_layer(
+    g: TinyGGUF, i: int, d_conv: int, d_inner: int, d_state: int, dt_rank: int, jamba: bool = False
+) -> None:
     """One Mamba-1 mixer (ssm_in, conv, x/dt projections, A, D, out); float32 like the
     converter writes SSM tensors."""
     p, e = f"blk.{i}.", g.n_embd
@@ -86,8 +96,14 @@ def mamba1_layer(g: TinyGGUF, i: int, d_conv: int, d_inner: int, d_state: int, d
     g.tensor(p + "ssm_out.weight", d_inner, e, f32=True)
 
 
-def mamba(path: Path, n_layer: int = 4, n_embd: int = 96, d_state: int = 16, d_conv: int = 4,
-          dt_rank: int = 6) -> TinyGGUF:
+def mamba(
+    path: Path,
+    n_layer: int = 4,
+    n_embd: int = 96,
+    d_state: int = 16,
+    d_conv: int = 4,
+    dt_rank: int = 6,
+) -> TinyGGUF:
     """Mamba-1 exactly as the converter writes it: head_count 0 and no head_count_kv."""
     d_inner = 2 * n_embd  # llama.cpp refuses any other expansion factor for mamba
     g = TinyGGUF(path, "mamba", n_layer, n_embd)
@@ -103,8 +119,15 @@ def mamba(path: Path, n_layer: int = 4, n_embd: int = 96, d_state: int = 16, d_c
     return g
 
 
-def mamba2(path: Path, n_layer: int = 4, n_embd: int = 128, d_state: int = 32,
-           d_conv: int = 4, n_group: int = 2, head_dim: int = 32) -> TinyGGUF:
+def mamba2(
+    path: Path,
+    n_layer: int = 4,
+    n_embd: int = 128,
+    d_state: int = 32,
+    d_conv: int = 4,
+    n_group: int = 2,
+    head_dim: int = 32,
+) -> TinyGGUF:
     """Mamba-2: grouped B/C (n_group), one decay per head (dt_rank = d_inner / head_dim)."""
     d_inner = 2 * n_embd
     dt_rank = d_inner // head_dim
@@ -130,9 +153,16 @@ def mamba2(path: Path, n_layer: int = 4, n_embd: int = 128, d_state: int = 32,
     return g
 
 
-def jamba(path: Path, n_kv: tuple[int, ...] = (0, 0, 2, 0, 0, 0, 2, 0), n_head: int = 4,
-          head_dim: int = 48, d_state: int = 16, d_conv: int = 4, dt_rank: int = 12,
-          n_ff: int = 128) -> TinyGGUF:
+def jamba(
+    path: Path,
+    n_kv: tuple[int, ...] = (0, 0, 2, 0, 0, 0, 2, 0),
+    n_head: int = 4,
+    head_dim: int = 48,
+    d_state: int = 16,
+    d_conv: int = 4,
+    dt_rank: int = 12,
+    n_ff: int = 128,
+) -> TinyGGUF:
     """Jamba: head_count_kv per layer; 0 marks a Mamba layer (src/models/jamba.cpp)."""
     n_embd = n_head * head_dim
     d_inner = 2 * n_embd
@@ -156,9 +186,20 @@ def jamba(path: Path, n_kv: tuple[int, ...] = (0, 0, 2, 0, 0, 0, 2, 0), n_head: 
     return g
 
 
-def qwen3next(path: Path, n_layer: int = 8, n_head: int = 4, n_kv: int = 2, head_dim: int = 64,
-              n_embd: int = 128, d_state: int = 32, n_group: int = 2, n_v_heads: int = 4,
-              d_conv: int = 4, n_ff: int = 64, n_expert: int = 4) -> TinyGGUF:
+def qwen3next(
+    path: Path,
+    n_layer: int = 8,
+    n_head: int = 4,
+    n_kv: int = 2,
+    head_dim: int = 64,
+    n_embd: int = 128,
+    d_state: int = 32,
+    n_group: int = 2,
+    n_v_heads: int = 4,
+    d_conv: int = 4,
+    n_ff: int = 64,
+    n_expert: int = 4,
+) -> TinyGGUF:
     """Qwen3-Next: Gated DeltaNet layers with full attention every 4th layer, MoE MLPs.
 
     The recurrent state per layer is a d_state x d_state matrix per value head, plus the

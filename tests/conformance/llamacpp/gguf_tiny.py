@@ -30,8 +30,15 @@ class TinyGGUF:
     recorded JSON can say what llama.cpp was given without re-reading the file.
     """
 
-    def __init__(self, path: Path, arch: str, n_layer: int, n_embd: int,
-                 n_ctx_train: int = 8192, name: str | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        arch: str,
+        n_layer: int,
+        n_embd: int,
+        n_ctx_train: int = 8192,
+        name: str | None = None,
+    ) -> None:
         self.path = path
         self.arch = arch
         self.n_layer = n_layer

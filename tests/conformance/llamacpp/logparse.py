@@ -27,8 +27,14 @@ CONTEXT_FUNCS = (
 # every model and says nothing about memory.
 NOISE = ("reserve took", "DeepSeek V4 HC")
 # Model-level lines, recorded once per model (they do not depend on context settings).
-MODEL_FUNCS = ("print_info:", "load_tensors:", "llama_model_load:", "llama_model_loader: - kv",
-               "load_arch_hparams:", "load_hparams:")
+MODEL_FUNCS = (
+    "print_info:",
+    "load_tensors:",
+    "llama_model_load:",
+    "llama_model_loader: - kv",
+    "load_arch_hparams:",
+    "load_hparams:",
+)
 # A crash prints no function prefix; these are how ggml says why it aborted.
 CRASH_MARKERS = ("GGML_ASSERT", "GGML_ABORT", "error", "Error", "Aborted")
 
@@ -42,8 +48,7 @@ BUILD_DIR = re.compile(r"/\S*?/(?=vendor/llama\.cpp/)")
 
 
 def split_lines(text: str) -> list[str]:
-    return [BUILD_DIR.sub("<build>/", line.rstrip()) for line in text.splitlines()
-            if line.strip()]
+    return [BUILD_DIR.sub("<build>/", line.rstrip()) for line in text.splitlines() if line.strip()]
 
 
 def keep(line: str, funcs: tuple[str, ...]) -> bool:
@@ -68,8 +73,11 @@ def reason(lines: list[str], result: str) -> str | None:
     if result == "loaded":
         return None
     if result == "refused":
-        said = [line for line in lines if line.startswith(("llama_init_from_model:",
-                                                            "llama_model_load:"))]
+        said = [
+            line
+            for line in lines
+            if line.startswith(("llama_init_from_model:", "llama_model_load:"))
+        ]
         return said[-1] if said else None
     crash = [line for line in lines if any(mark in line for mark in CRASH_MARKERS)]
     return crash[0] if crash else (lines[-1] if lines else None)

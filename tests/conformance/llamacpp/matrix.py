@@ -62,16 +62,16 @@ COMMON: tuple[Load, ...] = (
     L(flash_attn="off"),
     L(flash_attn="on"),
     L(flash_attn="auto"),
-    L(n_ctx=1000),                        # padded up to 1024
-    L(n_ctx=300, flash_attn="on"),        # padded to 512; n_batch follows the unpadded 300
+    L(n_ctx=1000),  # padded up to 1024
+    L(n_ctx=300, flash_attn="on"),  # padded to 512; n_batch follows the unpadded 300
     L(n_seq_max=4, kv_unified=True, flash_attn="on"),
-    L(n_seq_max=4, flash_attn="on"),      # 4 streams of 4096/4
-    L(n_ctx=1024, n_seq_max=3),           # 1024/3 = 341 -> 512 per stream: 1536 in all
+    L(n_seq_max=4, flash_attn="on"),  # 4 streams of 4096/4
+    L(n_ctx=1024, n_seq_max=3),  # 1024/3 = 341 -> 512 per stream: 1536 in all
     L(n_ctx=8192, n_seq_max=2, flash_attn="auto"),
     L(flash_attn="on", type_k="q8_0", type_v="q8_0"),
     L(flash_attn="on", type_k="q4_0", type_v="q4_0"),
-    L(flash_attn="off", type_k="q8_0", type_v="f16"),   # quantized K alone needs no FA
-    L(flash_attn="off", type_k="f16", type_v="q8_0"),   # refused: quantized V needs FA
+    L(flash_attn="off", type_k="q8_0", type_v="f16"),  # quantized K alone needs no FA
+    L(flash_attn="off", type_k="f16", type_v="q8_0"),  # refused: quantized V needs FA
     L(flash_attn="auto", type_k="f16", type_v="q4_0"),  # auto turns FA on for it
     L(flash_attn="on", type_k="q8_0", type_v="q4_0"),
     L(flash_attn="on", type_k="q4_0", type_v="f16"),
@@ -90,7 +90,7 @@ SWA_EXTRA: tuple[Load, ...] = (
     L(n_ctx=512, flash_attn="on"),
     L(n_ctx=16384, n_seq_max=3, flash_attn="on", swa_full=True),
     L(n_ctx=16384, n_seq_max=2, kv_unified=True, flash_attn="on", swa_full=True),
-    L(n_ctx=4096, n_batch=256, flash_attn="on"),        # n_ubatch capped by n_batch
+    L(n_ctx=4096, n_batch=256, flash_attn="on"),  # n_ubatch capped by n_batch
     L(n_ctx=16384, flash_attn="off"),
 )
 
@@ -98,12 +98,12 @@ STATE_EXTRA: tuple[Load, ...] = (
     L(n_seq_max=2),
     L(n_seq_max=4, kv_unified=True),
     L(n_ctx=8192, n_seq_max=8),
-    L(n_rs_seq=2),                        # clamped to 0 unless the arch supports rollback
+    L(n_rs_seq=2),  # clamped to 0 unless the arch supports rollback
     L(n_seq_max=3, kv_unified=True, flash_attn="on"),
 )
 
 LATENT_EXTRA: tuple[Load, ...] = (
-    L(flash_attn="on", type_k="q8_0", type_v="f16"),    # MLA: refused, K and V must match
+    L(flash_attn="on", type_k="q8_0", type_v="f16"),  # MLA: refused, K and V must match
     L(flash_attn="on", type_k="f16", type_v="q8_0"),
     L(flash_attn="off", type_k="q8_0", type_v="q8_0"),  # refused: quantized V needs FA
     L(n_ctx=16384, n_seq_max=2, flash_attn="on", type_k="q8_0", type_v="q8_0"),
@@ -117,8 +117,14 @@ WINDOW_KEY_EXTRA: tuple[Load, ...] = (
     L(n_ctx=16384, n_seq_max=2, kv_unified=True, flash_attn="on"),
 )
 
-EXTRA = {"swa": SWA_EXTRA, "recurrent": STATE_EXTRA, "hybrid": STATE_EXTRA,
-         "latent": LATENT_EXTRA, "full": (), "full_window": WINDOW_KEY_EXTRA}
+EXTRA = {
+    "swa": SWA_EXTRA,
+    "recurrent": STATE_EXTRA,
+    "hybrid": STATE_EXTRA,
+    "latent": LATENT_EXTRA,
+    "full": (),
+    "full_window": WINDOW_KEY_EXTRA,
+}
 
 
 def loads_for(case: Case) -> list[Load]:

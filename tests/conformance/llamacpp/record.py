@@ -39,8 +39,14 @@ def build_models(cases: list[Case], folder: Path) -> dict[str, dict[str, Any]]:
         path.unlink(missing_ok=True)
         g = case.build(path)
         size = g.write()
-        built[case.name] = {"arch": g.arch, "family": case.family, "probes": case.probes,
-                            "gguf_bytes": size, "metadata": g.meta, "gguf": str(path)}
+        built[case.name] = {
+            "arch": g.arch,
+            "family": case.family,
+            "probes": case.probes,
+            "gguf_bytes": size,
+            "metadata": g.meta,
+            "gguf": str(path),
+        }
     return built
 
 
@@ -48,8 +54,14 @@ def job_list(cases: list[Case], built: dict[str, dict[str, Any]]) -> list[dict[s
     jobs = []
     for case in cases:
         for load in loads_for(case):
-            jobs.append({"id": f"{case.name}/{load.tag()}", "model": case.name,
-                         "gguf": built[case.name]["gguf"], "settings": load.settings()})
+            jobs.append(
+                {
+                    "id": f"{case.name}/{load.tag()}",
+                    "model": case.name,
+                    "gguf": built[case.name]["gguf"],
+                    "settings": load.settings(),
+                }
+            )
     return jobs
 
 
@@ -61,10 +73,16 @@ def run_worker(jobs: list[dict[str, Any]], logs: Path) -> dict[str, str]:
     while pending:
         plan = logs / "pending.json"
         plan.write_text(json.dumps(pending))
-        proc = subprocess.run([sys.executable, "-m", WORKER, str(plan), str(logs)],
-                              cwd=ROOT, capture_output=True, text=True, check=False)
-        done = {line.split(" ", 1)[1] for line in proc.stdout.splitlines()
-                if line.startswith("DONE ")}
+        proc = subprocess.run(
+            [sys.executable, "-m", WORKER, str(plan), str(logs)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        done = {
+            line.split(" ", 1)[1] for line in proc.stdout.splitlines() if line.startswith("DONE ")
+        }
         for job in pending:
             if job["id"] in done:
                 status[job["id"]] = "done"
@@ -84,8 +102,9 @@ def log_name(job_id: str) -> str:
     return job_id.replace("/", "__") + ".log"
 
 
-def collect(jobs: list[dict[str, Any]], built: dict[str, dict[str, Any]],
-            logs: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def collect(
+    jobs: list[dict[str, Any]], built: dict[str, dict[str, Any]], logs: Path
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     models = {}
     for name, info in built.items():
         text = (logs / f"{name}.model.log").read_text(errors="replace")
@@ -100,11 +119,16 @@ def collect(jobs: list[dict[str, Any]], built: dict[str, dict[str, Any]],
 
 
 def about() -> dict[str, Any]:
-    out = subprocess.run([sys.executable, "-m", WORKER, "--about"], cwd=ROOT,
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", WORKER, "--about"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     info = dict(json.loads(out.stdout))
     full = VENDORED_LLAMA_CPP.get(info["llama_cpp_python"], "")
-    if full and info["ggml_commit"].split("-")[0] == full[:len(info["ggml_commit"].split("-")[0])]:
+    if full and info["ggml_commit"].split("-")[0] == full[: len(info["ggml_commit"].split("-")[0])]:
         info["llama_cpp_commit"] = full
     return info
 
@@ -114,15 +138,15 @@ def summary(loads: list[dict[str, Any]], models: dict[str, Any]) -> dict[str, An
     for load in loads:
         counts[load["outcome"]] = counts.get(load["outcome"], 0) + 1
     archs = sorted({m["arch"] for m in models.values()})
-    return {"loads": len(loads), "models": len(models), "architectures": archs,
-            "outcomes": counts}
+    return {"loads": len(loads), "models": len(models), "architectures": archs, "outcomes": counts}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, default=ROOT / "build" / "conformance" / "llamacpp")
-    ap.add_argument("--out", type=Path,
-                    default=ROOT / "tests" / "data" / "llamacpp" / "conformance.json")
+    ap.add_argument(
+        "--out", type=Path, default=ROOT / "tests" / "data" / "llamacpp" / "conformance.json"
+    )
     ap.add_argument("--only", nargs="*", help="case names (default: all)")
     args = ap.parse_args(argv)
     cases = [c for c in CASES if not args.only or c.name in args.only]
@@ -135,8 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     run_worker(jobs, args.work / "logs")
     models, loads = collect(jobs, built, args.work / "logs")
     doc = {
-        "about": {**info, "recorded": time.strftime("%Y-%m-%d"),
-                  "how": "make conformance (tests/conformance/llamacpp); CPU only, n_gpu_layers 0"},
+        "about": {
+            **info,
+            "recorded": time.strftime("%Y-%m-%d"),
+            "how": "make conformance (tests/conformance/llamacpp); CPU only, n_gpu_layers 0",
+        },
         "summary": summary(loads, models),
         "defaults": Load().settings(),
         "models": models,

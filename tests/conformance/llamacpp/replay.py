@@ -116,8 +116,10 @@ def check(load: dict[str, Any], spec: Any) -> list[str]:
     ours = memory_lines(printed)
     if ours != recorded:
         problems.append(
-            "lines differ:\n    recorded " + "\n             ".join(recorded)
-            + "\n    kvcalc   " + "\n             ".join(ours)
+            "lines differ:\n    recorded "
+            + "\n             ".join(recorded)
+            + "\n    kvcalc   "
+            + "\n             ".join(ours)
         )
     return problems
 
