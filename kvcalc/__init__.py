@@ -27,6 +27,7 @@ __all__ = [
     "fit_all",
     "load_model",
     "plot",
+    "preset_yaml",
     "setup",
     "size",
     "what_would_fit",
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
         fit_all,
         load_model,
         plot,
+        preset_yaml,
         size,
         what_would_fit,
     )

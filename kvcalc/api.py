@@ -323,6 +323,26 @@ def plot(
     )
 
 
+def preset_yaml(
+    model: Model, *, new_id: str | None = None, warn: Warn = None
+) -> tuple[ModelSpec, str]:
+    """`kvcalc import`: the spec a model amounts to (renamed to `new_id` when given) and its
+    preset YAML, the text `catalog.save_user_preset` keeps."""
+    import re
+
+    import yaml
+
+    if new_id is not None and not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,127}", new_id, re.ASCII):
+        raise UsageError(
+            f"--id {new_id!r}: a preset id is lower-case letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit (at most 128)"
+        )
+    spec = load_model(model, warn)
+    if new_id is not None:
+        spec = spec.model_copy(update={"id": new_id})
+    return spec, yaml.safe_dump(spec.model_dump(mode="json", exclude_none=True), sort_keys=False)
+
+
 def check_log(
     text: str,
     model: Model | None = None,

@@ -138,6 +138,21 @@ def read_text(path: Path, limit: int, what: str, hint: str = "") -> str:
         raise UsageError(f"{path}: cannot read (not UTF-8 text: {bad_byte(data, exc)})") from None
 
 
+def read_input(name: str, limit: int, what: str, hint: str = "") -> str:
+    """A file's text, or stdin's for '-': at most `limit` bytes, a non-regular file refused
+    before a byte is read; undecodable bytes are replaced, not fatal (engine logs mix
+    encodings in their progress bars)."""
+    import sys
+
+    if name == "-":
+        data = sys.stdin.buffer.read(limit + 1)
+        if len(data) > limit:
+            raise UsageError(f"stdin: more than {limit:,} bytes{'; ' + hint if hint else ''}")
+    else:
+        data = read_bounded(Path(name), limit, what, hint)
+    return data.decode("utf-8", errors="replace")
+
+
 def bad_byte(data: bytes, exc: UnicodeDecodeError) -> str:
     """'byte 3 is 0xe9': where UTF-8 decoding failed, for the error line."""
     return f"byte {exc.start:,} is {data[exc.start]:#04x}"
