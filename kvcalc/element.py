@@ -13,7 +13,6 @@ engine_formats.py.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any
 
 from kvcalc.errors import UsageError
@@ -144,10 +143,6 @@ class ElementFormat:
         if self.v_side is not None:
             text += f"; V {self.v_side.summary}"
         return text
-
-    @property
-    def bits_per_value(self) -> Fraction:
-        return Fraction(self.block_bytes * 8, self.block_values)
 
 
 def fmt(name: str, values: int, nbytes: int, description: str, **extra: Any) -> ElementFormat:

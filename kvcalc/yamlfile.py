@@ -76,11 +76,6 @@ def walk_shape(data: Any) -> tuple[int, int]:
     return deepest, shared
 
 
-def nesting_depth(data: Any) -> int:
-    """Deepest container nesting, visiting each distinct object once (aliases share them)."""
-    return walk_shape(data)[0]
-
-
 def parse_yaml_text(text: str, origin: str) -> Any:
     """Plain YAML data (no Python tags, no repeated keys), with aliases and nesting bounded.
 

@@ -80,6 +80,12 @@ def state_text(engine: Any, cache: LayerCache, seq: int, batch: int) -> str:
     return f"no token slots: a fixed state per request ({batch:,} requests)"
 
 
+EXACT = Rule(slots=exact_slots, explain=exact_text)
+"""Token-granular slots: the ideal engine, and transformers' StaticCache."""
+NO_TOKENS = Rule(slots=no_slots, explain=state_text)
+"""A recurrent layer's fixed state: no token slots, in every engine."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BudgetDefaults:
     """What an engine leaves for weights and KV when the user does not say.
@@ -392,8 +398,12 @@ class Engine:
             page=self.page,
             tokens=self.pool_tokens(kv_bytes, k_token + v_token),
             seq=seq,
-            single_pool=single_pool(caches),
+            single_pool=self.holds_one_pool(caches),
         )
+
+    def holds_one_pool(self, caches: list[LayerCache]) -> bool:
+        """Whether one token pool holds every layer, so the engine's pool lines apply."""
+        return single_pool(caches)
 
     def check_formats(self, k_fmt: ElementFormat, v_fmt: ElementFormat) -> list[str]:
         """Refuse formats the engine lacks; return notes on what it does with the rest."""

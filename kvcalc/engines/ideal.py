@@ -11,16 +11,11 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from kvcalc.engines.base import (
+    EXACT,
     GPU_SERVER_BUDGET,
+    NO_TOKENS,
     Engine,
-    Rule,
-    exact_slots,
-    exact_text,
-    no_slots,
-    state_text,
 )
-
-EXACT = Rule(slots=exact_slots, explain=exact_text)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -30,7 +25,7 @@ class Ideal(Engine):
         "sliding": EXACT,
         "chunked": EXACT,
         "latent": EXACT,
-        "state": Rule(slots=no_slots, explain=state_text),
+        "state": NO_TOKENS,
     }
 
 

@@ -16,6 +16,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, ClassVar
 
 from kvcalc.engines.base import (
+    NO_TOKENS,
     BudgetDefaults,
     Engine,
     EnginePool,
@@ -23,9 +24,7 @@ from kvcalc.engines.base import (
     PoolReport,
     Rule,
     Setting,
-    no_slots,
     pad,
-    state_text,
 )
 from kvcalc.engines.memory import DeviceFacts, MemoryPlan, MemoryQuestion
 from kvcalc.engines.sglang_memory import batch_defaults, max_running_requests, mem_fraction_static
@@ -110,7 +109,7 @@ class Sglang(PoolReport, Engine):
             formats_why="kvcalc sizes SGLang's MLA pool (MLATokenToKVPool) in 16- and 8-bit "
             "rows only",
         ),
-        "state": Rule(slots=no_slots, explain=state_text),
+        "state": NO_TOKENS,
     }
     SETTINGS: ClassVar = {
         "block_size": Setting(field="page", flag="--block-size", low=1, high=1 << 20)

@@ -125,10 +125,3 @@ def max_running_requests(tokens: int, context_len: int, era: str, user: int | No
     rows = max_num_reqs(tokens, context_len) if user is None else user
     rows += 1 if era == "0.4" and user is None else 0
     return min(tokens // 2 if user is None else user, rows)
-
-
-def request_table_bytes(tokens: int, context_len: int, era: str) -> int:
-    """The int32 request-to-token table, allocated after the pool from the kept-back
-    memory: rows x (context_len + 4) x 4 B, e.g. 2,049 x 131,076 x 4 = 1.00 GiB."""
-    rows = max_num_reqs(tokens, context_len) + (1 if era == "0.4" else 0)
-    return rows * (context_len + 4) * 4

@@ -40,6 +40,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, ClassVar
 
 from kvcalc.engines.base import (
+    NO_TOKENS,
     BudgetDefaults,
     Engine,
     EnginePool,
@@ -48,8 +49,6 @@ from kvcalc.engines.base import (
     Rule,
     Setting,
     cdiv,
-    no_slots,
-    state_text,
 )
 
 if TYPE_CHECKING:
@@ -132,7 +131,7 @@ class TensorRtLlm(PoolReport, Engine):
             formats_why="kvcalc sizes TensorRT-LLM's MLA cache (kv_factor 1) in 16- and "
             "8-bit float only",
         ),
-        "state": Rule(slots=no_slots, explain=state_text),
+        "state": NO_TOKENS,
     }
     SETTINGS: ClassVar = {
         "block_size": Setting(field="page", flag="--block-size", low=1, high=1 << 20),
@@ -150,20 +149,10 @@ class TensorRtLlm(PoolReport, Engine):
             tokens = min(tokens, self.max_tokens)
         return cdiv(tokens, self.page) * self.page
 
-    def pool(
-        self, kv_bytes: int, k_token: int, v_token: int, seq: int, caches: list[LayerCache]
-    ) -> EnginePool:
-        return EnginePool(
-            kv_bytes=kv_bytes,
-            k_token_bytes=k_token,
-            v_token_bytes=v_token,
-            page=self.page,
-            tokens=self.pool_tokens(kv_bytes, k_token + v_token),
-            seq=seq,
-            # every attention layer keeps every token, so one pool holds them all; a
-            # recurrent state lives in another manager kvcalc does not size
-            single_pool=all(cache.kind != "state" for cache in caches),
-        )
+    def holds_one_pool(self, caches: list[LayerCache]) -> bool:
+        # every attention layer keeps every token, so one pool holds them all; a
+        # recurrent state lives in another manager kvcalc does not size
+        return all(cache.kind != "state" for cache in caches)
 
     def capacity(self, kv_bytes: int, pool: EnginePool | None) -> int:
         """The pool's bytes: N tokens fit exactly when their blocks are among the pool's."""

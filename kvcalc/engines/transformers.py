@@ -13,13 +13,13 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, ClassVar
 
 from kvcalc.engines.base import (
+    EXACT,
+    NO_TOKENS,
     BudgetDefaults,
     Engine,
     Rule,
     exact_slots,
     exact_text,
-    no_slots,
-    state_text,
 )
 from kvcalc.errors import UsageError
 from kvcalc.layers import FullAttention
@@ -34,17 +34,14 @@ def decompressed(engine: Transformers, cache: LayerCache, spec: ModelSpec) -> La
     return FullAttention(spec.num_query_heads, spec.k_head_dim, spec.resolved_v_head_dim)
 
 
-STATIC = Rule(slots=exact_slots, explain=exact_text)
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Transformers(Engine):
     RULES: ClassVar = {
-        "full": STATIC,
-        "sliding": STATIC,
-        "chunked": STATIC,
+        "full": EXACT,
+        "sliding": EXACT,
+        "chunked": EXACT,
         "latent": Rule(slots=exact_slots, explain=exact_text, store=decompressed),
-        "state": Rule(slots=no_slots, explain=state_text),
+        "state": NO_TOKENS,
     }
 
     def check_formats(self, k_fmt: ElementFormat, v_fmt: ElementFormat) -> list[str]:

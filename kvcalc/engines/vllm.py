@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from kvcalc.engines.base import (
     GPU_SERVER_BUDGET,
+    NO_TOKENS,
     Engine,
     EnginePool,
     LogRecord,
@@ -35,8 +36,6 @@ from kvcalc.engines.base import (
     Rule,
     Setting,
     cdiv,
-    no_slots,
-    state_text,
 )
 from kvcalc.engines.memory import DeviceFacts, MemoryPlan, MemoryQuestion
 from kvcalc.engines.vllm_records import VllmPool
@@ -169,7 +168,7 @@ class Vllm(PoolReport, Engine):
             formats_why="vLLM's MLA backends (FlashMLA, CUTLASS MLA, FlashInfer MLA, Triton "
             "MLA, FlashMLA sparse) take no nvfp4, per-token-head or TurboQuant cache",
         ),
-        "state": Rule(slots=no_slots, explain=state_text),
+        "state": NO_TOKENS,
     }
     SETTINGS: ClassVar = {
         "block_size": Setting(field="page", flag="--block-size", low=1, high=1 << 20),
