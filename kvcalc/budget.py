@@ -23,31 +23,26 @@ from kvcalc.spec import HardwareSpec, ModelSpec
 class Target:
     """What the model is deployed on: one kind of device, its capacity and defaults."""
 
-    name: str
-    """A hardware preset id, or the --mem size as typed."""
-    kind: str
-    """gpu | cpu | unified"""
-    device_bytes: int
+    device: DeviceFacts
+    """One device: its name (a hardware preset id, or the --mem size as typed), kind,
+    memory, and what an engine's own accounting reads (CUDA's total, SMs)."""
     bandwidth_gb_s: int | None = None
     default_util: Fraction | None = None
     """Usable fraction the platform imposes (Apple Metal's working-set cap), if any;
     it wins over the engine's default when --util is not given."""
-    cuda_memory_bytes: int | None = None
-    """The total CUDA reports, where hardware.yaml has it measured (and --mem is not given)."""
-    sm_count: int | None = None
-    compute_capability: str | None = None
 
     @property
-    def device(self) -> DeviceFacts:
-        """What an engine's own accounting reads about the device."""
-        return DeviceFacts(
-            name=self.name,
-            kind=self.kind,
-            memory_bytes=self.device_bytes,
-            cuda_memory_bytes=self.cuda_memory_bytes,
-            sm_count=self.sm_count,
-            compute_capability=self.compute_capability,
-        )
+    def name(self) -> str:
+        return self.device.name
+
+    @property
+    def kind(self) -> str:
+        """gpu | cpu | unified"""
+        return self.device.kind
+
+    @property
+    def device_bytes(self) -> int:
+        return self.device.memory_bytes
 
 
 def make_target(
@@ -67,19 +62,22 @@ def make_target(
         assert mem_bytes is not None
         kind = device or "gpu"
         label = mem_label or format(mem_bytes, ",") + " B"
-        return Target(name=f"{label} {kind}", kind=kind, device_bytes=mem_bytes)
+        return Target(device=DeviceFacts(name=f"{label} {kind}", kind=kind, memory_bytes=mem_bytes))
     if device == "cpu":
         raise UsageError("--device cpu sizes a RAM budget: give --mem, not --gpu")
-    return Target(
+    facts = DeviceFacts(
         name=hardware.id,
         kind=hardware.kind,
-        device_bytes=mem_bytes if mem_bytes is not None else hardware.memory_bytes,
-        bandwidth_gb_s=hardware.bandwidth_gb_s,
-        default_util=Fraction(hardware.default_util) if hardware.default_util else None,
+        memory_bytes=mem_bytes if mem_bytes is not None else hardware.memory_bytes,
         # --mem overrides the capacity: CUDA's measured total is the preset's, not the user's
         cuda_memory_bytes=hardware.cuda_memory_bytes if mem_bytes is None else None,
         sm_count=hardware.sm_count,
         compute_capability=hardware.compute_capability,
+    )
+    return Target(
+        device=facts,
+        bandwidth_gb_s=hardware.bandwidth_gb_s,
+        default_util=Fraction(hardware.default_util) if hardware.default_util else None,
     )
 
 

@@ -228,7 +228,8 @@ def check_log(
         target = make_target(gpu, None, None)
     elif isinstance(log.value("total"), int):
         total = int(log.value("total") or 0)
-        target = replace(make_target(None, total, "gpu", "GPU as logged"), cuda_memory_bytes=total)
+        logged = make_target(None, total, "gpu", "GPU as logged")
+        target = replace(logged, device=replace(logged.device, cuda_memory_bytes=total))
     rows: list[Row] = []
     fits: tuple[FitResult, FitResult] | None = None
     question: Question | None = None

@@ -13,6 +13,7 @@ from kvcalc.budget import Target, make_target, parallelism
 from kvcalc.catalog import all_models, load_hardware, load_model
 from kvcalc.deploy import deploy
 from kvcalc.dtypes import KV_FORMATS, kv_format, weight_format
+from kvcalc.engines.memory import DeviceFacts
 from kvcalc.errors import UsageError
 from kvcalc.fitting import Question, fit_model
 from kvcalc.sizing import merge
@@ -24,7 +25,9 @@ ANY_KIND_FORMATS = sorted(name for name, f in KV_FORMATS.items() if f.kinds is N
 
 
 def q(mem, **kw):
-    return Question(target=Target(name="test", kind="gpu", device_bytes=mem), **kw)
+    return Question(
+        target=Target(device=DeviceFacts(name="test", kind="gpu", memory_bytes=mem)), **kw
+    )
 
 
 def exact(mem, **kw):
