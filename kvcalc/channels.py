@@ -130,14 +130,23 @@ def sane_columns() -> Iterator[None]:
     if width is not None and width >= MIN_COLUMNS:
         yield
         return
-    os.environ["COLUMNS"] = str(MIN_COLUMNS)
+    with columns(MIN_COLUMNS):
+        yield
+
+
+@contextlib.contextmanager
+def columns(width: int) -> Iterator[None]:
+    """COLUMNS set to `width` while inside (rich reads it when stdout is not a terminal);
+    the variable as it was afterwards, absent if it was."""
+    old = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = str(width)
     try:
         yield
     finally:
-        if raw is None:
+        if old is None:
             os.environ.pop("COLUMNS", None)
         else:
-            os.environ["COLUMNS"] = raw
+            os.environ["COLUMNS"] = old
 
 
 def empty_value(argv: Sequence[str]) -> str | None:

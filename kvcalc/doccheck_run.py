@@ -8,11 +8,11 @@ import functools
 import io
 import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
+from kvcalc.channels import columns
 from kvcalc.doccheck import Checker
 from kvcalc.doccheck_types import Ran, Report, Runner
 from kvcalc.errors import UsageError
@@ -20,20 +20,6 @@ from kvcalc.files import read_bounded
 from kvcalc.limits import MAX_TEXT_FILE_BYTES
 
 MARKDOWN_SUFFIXES = (".md", ".markdown")
-
-
-@contextmanager
-def _columns(width: int) -> Iterator[None]:
-    # rich sizes tables from COLUMNS when stdout is not a terminal: wide, so no cell wraps
-    old = os.environ.get("COLUMNS")
-    os.environ["COLUMNS"] = str(width)
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("COLUMNS", None)
-        else:
-            os.environ["COLUMNS"] = old
 
 
 @functools.cache
@@ -51,7 +37,8 @@ def run_in_process(argv: tuple[str, ...]) -> Ran:
     """Run `kvcalc ARGV` in this process and capture what it prints (no subprocess)."""
     out, err = io.StringIO(), io.StringIO()
     code = 0
-    with _columns(200), redirect_stdout(out), redirect_stderr(err):
+    # rich sizes tables from COLUMNS when stdout is not a terminal: wide, so no cell wraps
+    with columns(200), redirect_stdout(out), redirect_stderr(err):
         try:
             _command().main(list(argv), prog_name="kvcalc")
         except SystemExit as exc:

@@ -30,6 +30,7 @@ from kvcalc.engines.vllm_memory import (
 )
 from kvcalc.engines.vllm_profile import profile_peaks
 from kvcalc.engines.vllm_records import VllmCudaGraphEstimate, VllmMemoryProfile, VllmModelLoading
+from kvcalc.units import fixed
 from kvcalc.weights import compute_bytes, linear_format, loaded_weights, stage_bytes
 
 GiB = 1 << 30
@@ -167,15 +168,17 @@ def vllm_plan(
     margin = min(margin_bytes(total, m, init, graphs_in_budget) for m in memory)
     if margin < THIN_MARGIN:
         fix = safe_util(total, first, init, graphs_in_budget)
+        # the shortfall rounded up to the hundredth GiB, so that lowering by it is enough
+        short = -(-(THIN_MARGIN - margin) * 100 // GiB)
         flag = (
-            f"lower --kv-cache-memory by {(THIN_MARGIN - margin) / GiB:.2f} GiB"
+            f"lower --kv-cache-memory by {fixed(short, 100)} GiB"
             if kv_cache_memory is not None
-            else f"lower --gpu-memory-utilization to {float(fix):.2f}"
+            else f"lower --gpu-memory-utilization to {fixed(fix, 1)}"
         )
         warnings.append(
-            f"thin margin: {margin / GiB:.2f} GiB would be left after the KV cache, CUDA "
-            f"graphs and the {init / GiB:.2f} GiB CUDA/NCCL baseline, under the "
-            f"{THIN_MARGIN / GiB:.1f} GiB the sampler warm-up ({limits.max_num_seqs:,} dummy "
+            f"thin margin: {fixed(margin, GiB)} GiB would be left after the KV cache, CUDA "
+            f"graphs and the {fixed(init, GiB)} GiB CUDA/NCCL baseline, under the "
+            f"{fixed(THIN_MARGIN, GiB, 1)} GiB the sampler warm-up ({limits.max_num_seqs:,} dummy "
             f"requests) needs: {flag}"
             + ("" if enforce_eager else " or add --enforce-eager (no CUDA graphs)")
         )

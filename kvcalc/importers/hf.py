@@ -334,6 +334,16 @@ def deltanet(f: Fields) -> dict[str, Any]:
     return group
 
 
+def vocab_and_mlp(f: Fields, spec: ModelSpec) -> tuple[int, int] | None:
+    """(vocabulary, MLP width) that the weight estimates start from; None without them,
+    or for recurrent layers, whose projections vary too much to guess."""
+    if any(g.kind in ("mamba", "gated_deltanet") for g in spec.cache_groups()):
+        return None
+    vocab = f.whole("vocab_size", high=MAX_WIDTH)
+    inter = f.whole("intermediate_size", "ffn_hidden_size", high=MAX_WIDTH)
+    return None if vocab is None or inter is None else (vocab, inter)
+
+
 def estimate_params(config: dict[str, Any] | Fields, spec: ModelSpec) -> int | None:
     """Parameters of a decoder from its config: embeddings, attention, MLP or MoE, norms.
 
@@ -349,12 +359,10 @@ def estimate_params(config: dict[str, Any] | Fields, spec: ModelSpec) -> int | N
     """
     f = config if isinstance(config, Fields) else Fields(config, "config.json")
     h, heads = spec.hidden_size, spec.num_query_heads
-    if any(g.kind in ("mamba", "gated_deltanet") for g in spec.cache_groups()):
+    widths = vocab_and_mlp(f, spec)
+    if widths is None:
         return None
-    vocab = f.whole("vocab_size", high=MAX_WIDTH)
-    inter = f.whole("intermediate_size", "ffn_hidden_size", high=MAX_WIDTH)
-    if vocab is None or inter is None:
-        return None
+    vocab, inter = widths
     total = vocab * h * (1 if f.flag("tie_word_embeddings", False) else 2) + h
     experts = f.whole("num_local_experts", "n_routed_experts", "num_experts", low=0, high=MAX_WIDTH)
     experts = experts or 0
@@ -407,12 +415,10 @@ def dims_from_config(f: Fields, spec: ModelSpec) -> dict[str, Any] | None:
     layers (their projections vary too much).  Vision towers are left out: their dummy
     image comes from the engine's processor, not the config.  Read through the same
     strict Fields as the rest (a multimodal config's text_config wins)."""
-    if any(g.kind in ("mamba", "gated_deltanet") for g in spec.cache_groups()):
+    widths = vocab_and_mlp(f, spec)
+    if widths is None:
         return None
-    vocab = f.whole("vocab_size", high=MAX_WIDTH)
-    inter = f.whole("intermediate_size", "ffn_hidden_size", high=MAX_WIDTH)
-    if vocab is None or inter is None:
-        return None
+    vocab, inter = widths
     model_type = f.text("model_type") or ""
     bias = f.flag("attention_bias", False)
     dims: dict[str, Any] = {
