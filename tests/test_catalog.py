@@ -7,7 +7,10 @@ from kvcalc.sizing import size
 from tests.conftest import FP16
 
 # Every shipped preset: fp16 KV bytes of one token in every layer,
-# 2 (K,V) x layers x KV heads x head dim x 2 bytes, and the exact parameter count.
+# 2 (K,V) x layers x KV heads x head dim x 2 bytes, the exact parameter count and the
+# model's max context.  Each preset's YAML (configs/models/<id>.yaml) writes out its
+# parameter sum and cites the config.json or model card both come from, e.g. llama3.1-8b:
+# 2 x 128,256 x 4,096 (embedding, lm_head) + 32 x 218,112,000 (layers) + 4,096 (norm).
 PRESETS = {
     "llama2-7b": (2 * 32 * 32 * 128 * 2, 6_738_415_616, 4096),  # 524,288
     "llama2-13b": (2 * 40 * 40 * 128 * 2, 13_015_864_320, 4096),  # 819,200

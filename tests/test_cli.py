@@ -112,6 +112,8 @@ def test_size_mla_json(run):
 
 def test_size_hybrid_json(run):
     data = run.json("size", "jamba-v0.1", "--seq", "1000")
+    # 28 Mamba layers x (conv 3 x 8,192 + ssm 16 x 8,192) x 2 B = 8,716,288 B of state;
+    # 4 attention layers x 8 KV heads x 128 x 2 (K, V) x 2 B = 16,384 B per token
     assert data["attention"] == "GQA-8" and data["state_bytes"] == 8_716_288
     assert data["total_bytes"] == 1000 * 16_384 + 8_716_288
     state = [g for g in data["groups"] if g["kind"] == "state"][0]

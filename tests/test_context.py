@@ -2,7 +2,7 @@
 
 Llama 3 8B: 32 layers x 8 KV heads x 128 dims x 2 (K, V) x 2 B = 131,072 B per token.
 On 24 GB with util 1, no overhead and bf16 weights (8,030,261,248 x 2 = 16,060,522,496 B)
-the cache has 24,000,000,000 - 16,060,522,496 = 7,939,477,504 B = 60,573.3 tokens, so
+the cache has 24,000,000,000 - 16,060,522,496 = 7,939,477,504 B / 131,072 = 60,573.4 tokens, so
 60,573 tokens fit once the model is served past its own 8,192 (issue 15).
 """
 

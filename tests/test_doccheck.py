@@ -55,7 +55,8 @@ ANNOTATED = [
     (32, "20.9 GB", "off", "x8.22"),  # quoted on purpose: 'expect off'
     (38, "60,573 tokens", "exact", None),  # fit: 7,939,477,504 B // 131,072 B
     (39, "7 requests", "exact", None),  # 60,573 // 8,192
-    (41, "48.53 ms", "within rounding", None),  # 162,582,249,472 B / 3.35 TB/s
+    # 141,107,412,992 B of bf16 weights + 21,474,836,480 B of KV = 162,582,249,472 B
+    (41, "48.53 ms", "within rounding", None),  # / 3.35 TB/s
     (45, "2,684,354,560", "exact", None),  # MQA: 21,474,836,480 / 8, 'in B'
     (45, "2.68", "within rounding", None),  # 'in GB'
     (45, "2.50", "exact", None),  # 'in GiB'

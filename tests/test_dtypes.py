@@ -7,19 +7,19 @@ from kvcalc.errors import UnknownNameError
 @pytest.mark.parametrize(
     "name, n_values, expected",
     [
-        ("fp32", 1024, 4096),
-        ("fp16", 1024, 2048),  # 8 KV heads x 128 dims x 2 bytes
+        ("fp32", 1024, 4096),  # 1,024 values x 4 bytes
+        ("fp16", 1024, 2048),  # 1,024 values (8 KV heads x 128 dims) x 2 bytes
         ("bf16", 1024, 2048),
-        ("fp8", 1024, 1024),
+        ("fp8", 1024, 1024),  # 1,024 x 1 byte
         ("fp8_e5m2", 1024, 1024),
         ("int8", 1024, 1024),
         ("int4", 1024, 512),  # two values per byte
         ("q8_0", 1024, 1088),  # 32 blocks x 34 bytes
         ("q4_0", 1024, 576),  # 32 blocks x 18 bytes
-        ("q4_1", 1024, 640),
-        ("q5_0", 1024, 704),
-        ("q5_1", 1024, 768),
-        ("iq4_nl", 1024, 576),
+        ("q4_1", 1024, 640),  # 32 blocks x 20 bytes
+        ("q5_0", 1024, 704),  # 32 blocks x 22 bytes
+        ("q5_1", 1024, 768),  # 32 blocks x 24 bytes
+        ("iq4_nl", 1024, 576),  # 32 blocks x 18 bytes
     ],
 )
 def test_row_bytes(name, n_values, expected):

@@ -222,9 +222,10 @@ def test_sglang_log_line(model, mem, line):
 
 
 def test_sglang_budget_default_is_mem_fraction_static():
-    # 0.4.1-0.4.7: 0.88 on one GPU.  0.5.3+: 80 GB = 76,293 MiB; reserved max(512 +
-    # 8,192 x 1.5 + 256 x 2 + 1/8 x 1,024, 10,240) = 13,440 MiB -> round(62,853 / 76,293,
-    # 3) = 0.824, of the memory free before loading (80 GB less 600 MiB in use)
+    # 0.4.1-0.4.7 (sglang/srt/server_args.py __post_init__): 0.88 for tp 1.  0.5.3+: 80 GB
+    # = 76,293 MiB; reserved max(512 + 8,192 x 1.5 + 256 x 2 + 1/8 x 1,024, 10,240) =
+    # 13,440 MiB -> round(62,853 / 76,293, 3) = 0.824, of the memory free before loading
+    # (80 GB less 600 MiB in use)
     target = make_target(None, 80 * 10**9, None)
     old = fit_model(load_model("llama3-8b"), Question(target=target, engine=engine("sglang-0.4")))
     assert old.budget.util == Fraction(88, 100)
@@ -310,7 +311,7 @@ def chunked_toy(name: str, seq: int, batch: int) -> int:
         # llama.cpp: n_ctx = pad(40,000, 256) = 40,192; llama-server's 4 auto slots share
         # it, and the chunked (SWA) cache keeps min(40,192, pad(8,192 x 4 + 512, 256) =
         # 33,280) cells
-        ("llamacpp", 3 * 33_280 * 512 + 1 * 40_192 * 512),  # 71,700,480
+        ("llamacpp", 3 * 33_280 * 512 + 1 * 40_192 * 512),  # 71,696,384
     ],
 )
 def test_chunked_local_attention_under_every_engine(name, expected):

@@ -137,6 +137,7 @@ def test_revision_picks_the_snapshot(run, cache, no_network, monkeypatch):
     write_cache(cache, REPO, llama31_files())
     small = {"config.json": json.dumps({**config, "num_hidden_layers": 16}).encode()}
     write_cache(cache, REPO, small, commit=other, ref="v2")
+    # 32 layers x 8 KV heads x 128 x 2 (K, V) x 2 B = 131,072; at 16 layers 65,536
     per_token = {"": 131_072, "@main": 131_072, f"@{SHA}": 131_072, "@v2": 65_536,
                  f"@{other}": 65_536}  # fmt: skip
     for suffix, expected in per_token.items():

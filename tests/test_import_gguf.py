@@ -171,8 +171,8 @@ def test_qwen3next_state_by_interval_matches_the_preset(tmp_path):
     )
     spec, _ = spec_from_gguf(path)
     assert spec.architecture == "qwen3next"
-    # 36 DeltaNet layers x (8,192 x 3 + 32 x 128 x 128) x 2 B + 12 x 24,576 B/token... as
-    # the preset: 12 attention layers x 2 x 256 x 2 B x 2 = 24,576 B per token
+    # as the preset: 36 DeltaNet layers x (8,192 x 3 + 32 x 128 x 128) x 2 B of state, plus
+    # 12 attention layers x 2 KV heads x 256 x 2 B x 2 (K, V) = 24,576 B per token
     assert bytes_at(spec, 1000) == bytes_at(load_model("qwen3-next-80b-a3b"), 1000)
 
 

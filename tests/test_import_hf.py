@@ -402,7 +402,11 @@ def test_parameter_estimate_matches_the_exact_preset(preset, tmp_path):
     spec, _ = spec_from_config(config, "config.json", preset)
     expected = load_model(preset).params
     if preset == "gemma-3-27b":  # the estimate is the text stack; the preset adds SigLIP
-        expected -= 416_866_032 + 6_194_304  # tower + projector (1152 x 5376 + 1152)
+        # SigLIP tower: patch embedding 3 x 14 x 14 x 1,152 + 1,152, positions 4,096 x
+        # 1,152, 27 layers x (4 x (1,152^2 + 1,152) attention + 1,152 x 4,304 + 4,304 +
+        # 4,304 x 1,152 + 1,152 MLP + 4 x 1,152 norms), post-norm 2 x 1,152 = 416,866,032;
+        # projector 1,152 x 5,376 + 1,152 = 6,194,304
+        expected -= 416_866_032 + 6_194_304
     assert estimate_params(language_model(config), spec) == expected
 
 

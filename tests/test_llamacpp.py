@@ -32,7 +32,8 @@ def size_lines(printed: list[str]) -> list[str]:
 
 def test_mistral_7b_v01_runs_every_layer_at_full_length():
     # llama arch: llama.cpp never reads sliding_window; 32 layers x 32,768 cells x 8 heads
-    # x 128 x 2 B x 2 = 4,294,967,296 B = 4096.00 MiB (a 4,096 window would be 576 MiB)
+    # x 128 x 2 B x 2 = 4,294,967,296 B = 4096.00 MiB (a 4,096 window read for these 4
+    # slots would keep pad(4 x 4,096 + 512, 256) = 16,896 cells: 2,112 MiB)
     assert size_lines(lines("mistral-7b", seq=32768)) == [
         "llama_kv_cache: size = 4096.00 MiB ( 32768 cells,  32 layers,  4/1 seqs), "
         "K (f16): 2048.00 MiB, V (f16): 2048.00 MiB"

@@ -147,6 +147,8 @@ def test_size_with_ngl_prints_each_device(recorded_specs):
     answer = api.size(spec, engine_name="llamacpp", parallel=1, n_gpu_layers=4, seq=4096)
     printed = log_lines(answer.report)
     assert "load_tensors: offloaded 4/9 layers to GPU" in printed
-    # layers 5..7 on the GPU: attention layer 6 there, attention layer 2 on the CPU
+    # layers 5..7 on the GPU: attention layer 6 there, attention layer 2 on the CPU; one
+    # attention layer of the fixture (archs_state.py) is 4,096 cells x 2 KV heads x 48 x
+    # 2 (K, V) x 2 B = 1,572,864 B = 1.50 MiB
     assert "llama_kv_cache:        CPU KV buffer size =     1.50 MiB" in printed
     assert "llama_kv_cache:      CUDA0 KV buffer size =     1.50 MiB" in printed

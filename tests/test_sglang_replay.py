@@ -75,5 +75,6 @@ def test_newer_defaults():
     # 0.5.3+ on an H100 (81,559 MiB, TP 1): reserved max(512 + 12,288 + 512 + 128, 10,240)
     # = 13,440 MiB -> round(68,119 / 81,559, 3) = 0.835 (the docs-ci log's era default)
     assert mem_fraction_static(81559, 1, 1, "0.5") == Fraction(835, 1000)
-    # Kimi K2.5's MoonViT (27 x 1,152) scales it by 0.95 x (1 - 0.1 x 0.424) = 0.9097
+    # Kimi K2.5's MoonViT (27 x 1,152): 27 x 1,152^2 / (24 x 1,024^2) = 1.424, so it scales
+    # by 0.95 x (1 - 0.1 x (1.424 - 1)) = 0.95 x 0.9576 = 0.9097
     assert float(vlm_factor(27, 1152)) == pytest.approx(0.9097, abs=1e-4)

@@ -105,7 +105,7 @@ def test_budget_is_a_fraction_of_the_memory_free_after_loading():
     assert r.capacity_bytes == 39_776 * 131_072
     assert log_lines(r.report) == [
         "Number of tokens per block: 32.",
-        # 39,776 x 131,072 = 5,213,585,408 B = 4.8555 GiB
+        # 39,776 x 131,072 = 5,213,519,872 B = 4.8555 GiB
         "[MemUsageChange] Allocated 4.86 GiB for max tokens in paged KV cache (39776).",
     ]
 
@@ -194,8 +194,9 @@ def test_issue_4275_rtx_5090_llama31_8b_fp8(available, line):
     # https://github.com/NVIDIA/TensorRT-LLM/issues/4275#issuecomment-2941155249: TensorRT-LLM
     # 0.19.0, RTX 5090, Llama-3.1-8B-Instruct with FP8 KV (32 x 8 x 128 x 2 x 1 B = 65,536
     # B/token), kv_cache_free_gpu_mem_fraction 0.9, 32 tokens per block: "available: 17.83
-    # GiB", 8,219 blocks, "Allocated 16.05 GiB ... (263008)".  263,008 tokens need
-    # available >= 17.8342 GiB: inside the print rounding of 17.83, not at 17.830 itself
+    # GiB", 8,219 blocks, "Allocated 16.05 GiB ... (263008)".  8,219 blocks need more than
+    # 8,218 x 32 = 262,976 tokens: 262,977 x 65,536 B / 0.9 = 17.83427 GiB available, inside
+    # the print rounding of 17.83, not at 17.830 itself
     r = trt_fit(load_model("llama3-8b"), gib(available), "fp8")
     assert log_lines(r.report)[1] == f"[MemUsageChange] {line}"
 
@@ -209,7 +210,8 @@ def test_multimodal_md_llava_tp2(available, tokens):
     # 7B geometry), tensor parallel 2, fp16 KV: 32 x 16 heads x 128 x 2 x 2 B = 262,144
     # B/token per GPU; H100 NVL "available: 85.57 GiB", fraction 0.9, 32 tokens per block;
     # logged "Allocated 77.02 GiB ... (315488)" = 9,859 blocks.  At 85.570: 9,858 blocks;
-    # 9,859 needs >= 85.5708 GiB, inside the print rounding
+    # 9,859 need more than 9,858 x 32 = 315,456 tokens: 315,457 x 262,144 B / 0.9 =
+    # 85.5732 GiB available, inside the print rounding (below 85.575)
     r = trt_fit(load_model("llama2-7b"), gib(available), "fp16", tp=2)
     assert log_lines(r.report)[1] == (
         f"[MemUsageChange] Allocated 77.02 GiB for max tokens in paged KV cache ({tokens})."

@@ -58,6 +58,9 @@ def test_pipeline_stages_take_the_smallest_block_count():
 
 
 def test_vllm_serve_defaults_by_gpu():
+    # vLLM's EngineArgs._set_default_max_num_seqs_and_batched_tokens_args (vllm/engine/
+    # arg_utils.py, 0.19): a GPU of 70 GiB or more that is not an A100 gets 8,192 batched
+    # tokens and 1,024 sequences, others 2,048 and 256 (kvcalc/engines/vllm_plan.py)
     h100 = DeviceFacts(name="h100-sxm-80gb", kind="gpu", memory_bytes=85_520_809_984)
     a100 = DeviceFacts(name="NVIDIA A100 80GB", kind="gpu", memory_bytes=85_899_345_920)
     assert batch_limits(h100, 8192, None, None).max_num_batched_tokens == 8192
@@ -69,7 +72,7 @@ def test_vllm_serve_defaults_by_gpu():
 
 
 def test_020_takes_the_graph_estimate_out_of_the_budget(run):
-    # Llama 3.1 8B, one H100: 0.33 GiB + 32 x 18 MiB = 912 MiB of graphs
+    # Llama 3.1 8B, one H100: 336 MiB (0.33 GiB) + 32 x 18 MiB = 912 MiB of graphs
     old = run.json("fit", "llama3.1-8b", "--gpu", "h100", "--engine", "vllm-0.19", "--seq", "8192")
     new = run.json("fit", "llama3.1-8b", "--gpu", "h100", "--engine", "vllm", "--seq", "8192")
     eager = run.json(
@@ -94,7 +97,8 @@ def test_kv_cache_memory_sets_the_pool(run):
 def test_a_thin_margin_is_warned_with_the_flag_that_fixes_it(run):
     # 0.99 x 79.19 GiB leaves 0.79 GiB outside the budget; less the 0.51 GiB baseline and
     # the 0.89 GiB of CUDA graphs 0.19 captures after the KV cache: -0.61 GiB.  At 0.97,
-    # 2.38 - 0.51 - 0.89 = 0.97 GiB is left (0.98: 0.18, under the 0.5 GiB needed)
+    # 0.03 x 79.19 GiB - 522 MiB - 912 MiB = 2.376 - 0.510 - 0.891 = 0.975 GiB is left
+    # (0.98: 0.18, under the 0.5 GiB needed)
     data = run.json(
         "fit", "llama3.1-8b", "--gpu", "h100", "--engine", "vllm-0.19", "--util", "0.99",
         "--seq", "8192",

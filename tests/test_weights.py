@@ -26,8 +26,10 @@ def test_llama_31_8b_loads_14_99_gib_as_vllm_logs():
 
 
 def test_pipeline_stages_split_layers_embedding_first_lm_head_last():
-    # PP 2: 16 layers each (16 x 436,224,000 B); stage 0 the embedding (1,050,673,152 B),
-    # stage 1 lm_head + final norm (1,050,681,344 B); a RoPE table on both: 7.51 GiB each
+    # PP 2: 16 layers each, a layer (4,096 x (32 + 8 + 8) x 128 QKV + 4,096^2 O + 3 x
+    # 4,096 x 14,336 MLP) x 2 B + 2 norms x 4,096 x 2 B = 436,224,000 B; stage 0 the
+    # embedding 128,256 x 4,096 x 2 B = 1,050,673,152 B, stage 1 lm_head + final norm
+    # 1,050,673,152 + 4,096 x 2 = 1,050,681,344 B; a RoPE table on both: 7.51 GiB each
     assert total("llama3.1-8b", pp=2) == [
         16 * 436_224_000 + 1_050_673_152 + 33_554_432,
         16 * 436_224_000 + 1_050_681_344 + 33_554_432,
@@ -36,7 +38,8 @@ def test_pipeline_stages_split_layers_embedding_first_lm_head_last():
 
 def test_tensor_parallel_splits_linears_and_vocab_but_not_norms_or_rope():
     # TP 2: each layer's Linears halve (218,103,808 B) and its two norms stay (16,384 B);
-    # embedding and lm_head split (525,336,576 B each, final norm whole 8,192 B)
+    # embedding and lm_head split (128,256 x 4,096 x 2 B / 2 = 525,336,576 B each, final
+    # norm whole 8,192 B)
     layer = (4096 * (16 + 8) * 128 + 2048 * 4096 + 4096 * 14336 + 7168 * 4096) * 2 + 16_384
     assert layer == 218_120_192
     assert total("llama3.1-8b", tp=2) == [32 * layer + 2 * 525_336_576 + 8192 + 33_554_432]
@@ -56,7 +59,7 @@ def test_int4_group_scales_and_fp8_channel_scales():
 
 
 def test_padded_vocab_multiple_of_64():
-    assert padded_vocab(49155) == 49216  # Granite 3.1: 768 x 64
+    assert padded_vocab(49155) == 49216  # Granite 3.1: 769 x 64 (768 x 64 = 49,152 < 49,155)
     assert padded_vocab(128256) == 128256  # already a multiple
 
 
