@@ -93,6 +93,8 @@ class Checker:
             following = ours[i + 1].start if i + 1 < len(ours) else len(text)
             limit = min(scan.paragraph_of(comment.end - 1)[1], following)
             try:
+                if not comment.closed:
+                    raise AnnotationError("the annotation has no closing '-->'")
                 annotation = parse(comment.content)
                 if annotation is None:
                     continue

@@ -15,6 +15,7 @@ KEY is a path into the command's --json output: 'total_bytes', 'budget.kv_budget
 
 from __future__ import annotations
 
+import difflib
 import shlex
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -155,8 +156,11 @@ def lookup(payload: Any, key: str) -> Fraction:
     for part in key.split("."):
         if isinstance(node, dict):
             if part not in node:
-                known = ", ".join(node)
-                raise AnnotationError(f"no '{part}' in the --json output (it has: {known})")
+                close = difflib.get_close_matches(part, list(node), n=3)
+                known = (
+                    f"did you mean {' or '.join(close)}?" if close else f"it has: {', '.join(node)}"
+                )
+                raise AnnotationError(f"no '{part}' in the --json output ({known})")
             node = node[part]
         elif isinstance(node, list):
             node = _item(node, part)

@@ -103,7 +103,9 @@ class Comment:
     start: int
     end: int
     content: str
-    """Between '<!--' and '-->', as written."""
+    """Between '<!--' and '-->', as written (to the end of its stretch when unclosed)."""
+    closed: bool = True
+    """False: no '-->' before the next code fence or the end of the document."""
 
 
 class Scan:
@@ -221,9 +223,12 @@ def _inline(text: str, fences: list[Fence]) -> tuple[list[Comment], list[tuple[i
                 break
             if m.group(0) == _COMMENT:
                 close = text.find("-->", m.end(), gap_end)
-                close = gap_end if close < 0 else close + 3
-                comments.append(Comment(m.start(), close, text[m.end() : max(m.end(), close - 3)]))
-                pos = close
+                if close < 0:
+                    comments.append(Comment(m.start(), gap_end, text[m.end() : gap_end], False))
+                    pos = gap_end
+                    continue
+                comments.append(Comment(m.start(), close + 3, text[m.end() : close]))
+                pos = close + 3
                 continue
             run = m.group(0)  # a code span ends at the next run of exactly as many backticks,
             closing = re.compile(rf"(?<!`){run}(?!`)")  # within the paragraph

@@ -186,6 +186,7 @@ def test_a_clean_document_passes(run, tmp_path):
         ("<!-- kvcalc: size llama3-70b -> expect maybe --> 2 GB\n", "expect one of"),
         ("<!-- kvcalc: size 'llama3-70b --> 2 GB\n", "cannot split"),
         ("<!-- kvcalc: skip -->\nno block\n", "must stand just before a ```console"),
+        ("<!-- kvcalc: size llama3-70b -> total_bytes 21.47 GB.\n", "no closing '-->'"),
         ("```console\n$ kvcalc check\n```\n", "cannot be re-run"),
         ("```console\n$ kvcalc size nosuchmodel\n1 GB\n```\n", "failed: kvcalc: error"),
     ],
@@ -348,6 +349,7 @@ def test_key_paths_reach_into_lists():
         ("variants.mqa.total_bytes", "no list item 'mqa'"),
         ("variants", "not a number"),
         ("nope", "it has: variants, rows, steps"),
+        ("step", r"did you mean steps\?"),  # a near miss is named, not the whole list
     ]:
         with pytest.raises(AnnotationError, match=message):
             lookup(payload, bad)
