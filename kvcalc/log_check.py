@@ -21,6 +21,7 @@ from kvcalc.errors import UsageError
 from kvcalc.fitting import FitResult, Question, fit_model
 from kvcalc.logs import EngineLog, Figure
 from kvcalc.spec import HardwareSpec, ModelSpec
+from kvcalc.units import plural
 
 GiB = 1 << 30
 HALF_HUNDREDTH_GIB = GiB // 200
@@ -318,9 +319,11 @@ def measured_answers(
     answers.append(Answer(f"requests of {length:,} tokens", most))
     want = batch or max(2 * most, 1)
     if batch is None:
-        answers.append(Answer("target (give --batch)", want, note="twice what fits"))
+        note = "twice what fits" if most else "one: none fits"
+        answers.append(Answer("target (give --batch)", want, note=note))
+    wanted = f"{plural(want, 'request')} of {length:,} tokens"
     if most >= want:
-        answers.append(Answer(f"{want:,} requests of {length:,} tokens", None, note="fit already"))
+        answers.append(Answer(wanted, None, note="fit already"))
         return tuple(answers)
     need_tokens = want * per_request
     total = log.value("total")
@@ -334,7 +337,7 @@ def measured_answers(
         thousandths = -(-fraction.numerator * 1000 // fraction.denominator)
         answers.append(
             Answer(
-                f"{want:,} requests of {length:,} tokens",
+                wanted,
                 Fraction(thousandths, 1000) if thousandths <= 1000 else None,
                 "--mem-fraction-static",
                 note="" if thousandths <= 1000 else "more than the memory free before loading",
@@ -347,7 +350,7 @@ def measured_answers(
         hundredths = -(-new_util.numerator * 100 // new_util.denominator)
         answers.append(
             Answer(
-                f"{want:,} requests of {length:,} tokens",
+                wanted,
                 Fraction(hundredths, 100) if hundredths <= 100 else None,
                 "--gpu-memory-utilization" if log.engine == "vllm" else "--mem-fraction-static",
                 note="" if hundredths <= 100 else "more than the whole GPU",

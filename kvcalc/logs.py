@@ -273,7 +273,9 @@ def read_log(text: str) -> EngineLog:
                 figures[p.key] = Figure(p.key, p.convert(printed), p.unit, printed, number)
                 break
     if not figures:
-        raise UsageError(f"no memory line in this {engine} log: expected one of {EXPECTED}")
+        marked = any(MARKERS[engine].search(line) for line in lines)
+        where = f"this {engine} log" if marked else "these lines (no engine's markers either)"
+        raise UsageError(f"no memory line in {where}: expected one of {EXPECTED}")
     settings = settings_of(lines)
     for line in lines:
         match = CONTEXT.search(line)

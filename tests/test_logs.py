@@ -110,6 +110,8 @@ def test_log_command_refuses_a_log_without_memory_lines(run, tmp_path):
     path.write_text("INFO: started\n")
     result = run("log", str(path))
     assert result.exit_code == 2 and "no memory line" in result.stderr
+    # nothing in it names an engine, so the message names none
+    assert "vllm log" not in result.stderr and "no engine's markers" in result.stderr
 
 
 def test_log_command_reads_stdin(run):
@@ -143,3 +145,12 @@ def test_the_longest_request_is_capped_at_the_models_context():
     assert "the pool holds 476,016" in capped.note
     assert longest_request(46_611, None, "sglang").flag == "--context-length"
     assert longest_request(46_611, None, "sglang").value == 46_611
+
+
+def test_a_target_when_no_request_fits_is_one_not_twice_none(run):
+    # QwQ-32B on 4 x L4: a pool of 46,611 tokens holds no request of its 131,072-token
+    # context (46,611 // 131,072 = 0), so the target is one request, said as such
+    text = run("log", "tests/data/engine_logs/sglang-0.4-qwq32b-4xl4.log").stdout
+    assert "requests of 131,072 tokens: 0" in text
+    assert "target (give --batch): 1 (one: none fits)" in text
+    assert "1 request of 131,072 tokens" in text and "1 requests" not in text
