@@ -70,7 +70,7 @@ class Decode:
     steps: tuple[DecodeStep, ...]
     crossover_seq: int | None
     """Smallest length at which KV (at this batch) reads more than the weights; None: never."""
-    crossover_batch: int | None
+    crossover_batch: int
     """Smallest batch at which KV (at this length) reads more than the weights."""
 
 

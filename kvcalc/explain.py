@@ -11,6 +11,7 @@ from kvcalc.dtypes import ElementFormat
 from kvcalc.engines import Engine
 from kvcalc.sizing import SizeResult
 from kvcalc.spec import ModelSpec
+from kvcalc.units import plural
 
 
 def explain(
@@ -30,7 +31,7 @@ def explain(
             f"num_query_heads {spec.num_query_heads}"
         )
     lines = [
-        f"{spec.id}: {seq:,} tokens x {batch:,} requests; {dims}; "
+        f"{spec.id}: {plural(seq, 'token')} x {plural(batch, 'request')}; {dims}; "
         f"K {k_fmt.name} ({k_fmt.summary}), V {v_fmt.name}"
     ]
     for g in result.groups:
@@ -40,9 +41,9 @@ def explain(
         held = cache.held_text(seq)
         if held is None:  # a fixed state per request (llama.cpp: per slot): nothing per token
             rows = engine.state_requests(batch)
-            who = "requests" if rows == batch else "slots"
+            who = "request" if rows == batch else "slot"
             lines.append(
-                f"  bytes = {g.count} layers x {rows:,} {who} x "
+                f"  bytes = {plural(g.count, 'layer')} x {plural(rows, who)} x "
                 f"{cache.state_bytes():,} B = {g.total_bytes:,} B"
             )
             continue
@@ -50,12 +51,13 @@ def explain(
         if engine.name != "ideal":
             lines.append(f"  {engine.name}: {engine.explain(cache, seq, batch)}")
             lines.append(
-                f"  bytes = {g.count} layers x {g.cells:,} slots "
+                f"  bytes = {plural(g.count, 'layer')} x {plural(g.cells, 'slot')} "
                 f"x ({g.k_token_bytes:,} + {g.v_token_bytes:,}) B = {g.total_bytes:,} B"
             )
             continue
         lines.append(
-            f"  bytes = {g.count} layers x {batch:,} requests x {g.tokens_held:,} tokens "
+            f"  bytes = {plural(g.count, 'layer')} x {plural(batch, 'request')} x "
+            f"{plural(g.tokens_held, 'token')} "
             f"x ({g.k_token_bytes:,} + {g.v_token_bytes:,}) B = {g.total_bytes:,} B"
         )
     parts = " + ".join(f"{g.total_bytes:,}" for g in result.groups)

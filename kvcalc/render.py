@@ -38,11 +38,6 @@ def count(n: int) -> str:
     return f"{n:,}"
 
 
-def plural(n: int, word: str) -> str:
-    """'1 request', '8 requests'."""
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
-
-
 def ratio_text(numerator: int, denominator: int) -> str:
     """'8x' when exact, else two decimals: MHA bytes / these bytes."""
     value = Fraction(numerator, denominator)

@@ -7,8 +7,8 @@ from typing import Any
 
 from kvcalc.api import CompareAnswer
 from kvcalc.decoding import Decode, DecodeStep
-from kvcalc.render import SCHEMA_VERSION, bin_, count, dec, new_table, plural
-from kvcalc.units import fixed
+from kvcalc.render import SCHEMA_VERSION, bin_, count, dec, new_table
+from kvcalc.units import fixed, plural
 
 BOUND_NOTE = (
     "This is a memory-bandwidth lower bound on step time (an upper bound on tokens/s): "
@@ -87,14 +87,14 @@ def decode_tables(result: Decode, device: str) -> list[Any]:
     w = first.weight_bytes
     if result.crossover_seq is None:
         lines.append(
-            f"The KV read never overtakes the weights ({dec(w)}) at {first.batch:,} requests: "
-            "every layer is windowed or fixed-size."
+            f"The KV read never overtakes the weights ({dec(w)}) at "
+            f"{plural(first.batch, 'request')}: every layer is windowed or fixed-size."
         )
     else:
         lines.append(
             f"KV overtakes weights ({dec(w)} / {bin_(w)}) as the larger read at "
-            f"{result.crossover_seq:,} tokens x {first.batch:,} requests, or at "
-            f"{result.crossover_batch:,} requests x {first.seq:,} tokens."
+            f"{plural(result.crossover_seq, 'token')} x {plural(first.batch, 'request')}, or at "
+            f"{plural(result.crossover_batch, 'request')} x {plural(first.seq, 'token')}."
         )
     lines.append(BOUND_NOTE)
     return lines

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from kvcalc.api import DialAnswer
-from kvcalc.render import SCHEMA_VERSION, bin_, count, dec, new_table, plural, ratio_text
+from kvcalc.render import SCHEMA_VERSION, bin_, count, dec, new_table, ratio_text
 from kvcalc.render_size import variant_json
-from kvcalc.units import fixed
+from kvcalc.units import fixed, plural
 
 
 def dial_json(answer: DialAnswer) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from xml.etree import ElementTree
 
 from kvcalc.doccheck_types import Problem, Report, Result
 from kvcalc.render import SCHEMA_VERSION
+from kvcalc.units import plural
 
 ORDER = ("exact", "within rounding", "off", "not printed", "not covered")
 
@@ -86,12 +87,14 @@ def summary(report: Report) -> str:
             note = f" ({expected} as expected)" if verdict == "off" and expected else ""
             parts.append(f"{counts[verdict]} {verdict}{note}")
     docs = len(report.documents)
-    head = f"{docs} document{'s' if docs != 1 else ''}, {len(report.results)} figures"
+    head = f"{plural(docs, 'document')}, {plural(len(report.results), 'figure')}"
     failed = len(report.failed)
     tail = "all as expected" if not failed and not report.problems else f"{failed} failed"
     if report.problems:
         tail += f", {len(report.problems)} malformed annotation(s)"
-    return f"{head}: {', '.join(parts) or 'none annotated'}; {tail}"
+    # no figure checked: none annotated, unless the annotations there were malformed
+    empty = "none checked" if report.problems else "none annotated"
+    return f"{head}: {', '.join(parts) or empty}; {tail}"
 
 
 def _escape(text: str, prop: bool = False) -> str:

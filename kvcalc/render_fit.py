@@ -6,12 +6,12 @@ from typing import Any
 
 from kvcalc.budget import Target
 from kvcalc.fitting import FitResult
-from kvcalc.render import SCHEMA_VERSION, bin_, count, dec, new_table, plural
+from kvcalc.render import SCHEMA_VERSION, bin_, count, dec, new_table
 from kvcalc.render_engine import log_lines
 from kvcalc.render_grid import Verbatim
 from kvcalc.render_offload import offload_json, offload_lines
 from kvcalc.spec import HardwareSpec
-from kvcalc.units import fixed
+from kvcalc.units import fixed, plural
 
 
 def util_text(result: FitResult) -> str:

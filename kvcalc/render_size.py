@@ -7,11 +7,12 @@ from fractions import Fraction
 from typing import Any
 
 from kvcalc.api import SizeAnswer
-from kvcalc.render import SCHEMA_VERSION, bin_, both, count, dec, new_table, plural, ratio_text
+from kvcalc.render import SCHEMA_VERSION, bin_, both, count, dec, new_table, ratio_text
 from kvcalc.render_engine import log_lines
 from kvcalc.render_grid import Verbatim
 from kvcalc.sizing import GroupSize, Variant
 from kvcalc.spec import ModelSpec
+from kvcalc.units import plural
 
 
 def group_json(group: GroupSize) -> dict[str, Any]:

@@ -41,7 +41,7 @@ _SIZE_UNITS: dict[str, int] = {
     "pi": PiB,
     "pib": PiB,
 }
-SIZE_FORMS = "B, KB/MB/GB/TB/PB (x1000), KiB/MiB/GiB/TiB/PiB (x1024), K/M/G/T, Ki/Mi/Gi/Ti"
+SIZE_FORMS = "B, KB/MB/GB/TB/PB or K/M/G/T/P (x1000), KiB/MiB/GiB/TiB/PiB or Ki/Mi/Gi/Ti/Pi (x1024)"
 
 # One grammar for every number kvcalc reads (--seq, --mem, --util, sizes in YAML, claims):
 # ASCII digits, grouped at most by single underscores between digits (1_000_000), and, where
@@ -219,3 +219,8 @@ def unit_bytes(unit: str) -> int:
     if key not in _SIZE_UNITS:
         raise UnitError(f"unknown size unit {unit!r}: use one of {SIZE_FORMS}")
     return _SIZE_UNITS[key]
+
+
+def plural(n: int, word: str) -> str:
+    """'1 request', '8 requests': a count in words, for messages and explanations."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"

@@ -15,7 +15,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from kvcalc.errors import UsageError
-from kvcalc.units import UnitError, parse_count
+from kvcalc.units import UnitError, parse_count, plural
 
 if TYPE_CHECKING:
     from kvcalc.dtypes import ElementFormat
@@ -68,7 +68,7 @@ def exact_slots(engine: Any, cache: LayerCache, seq: int, batch: int) -> int:
 
 def exact_text(engine: Any, cache: LayerCache, seq: int, batch: int) -> str:
     held = cache.tokens_held(seq)
-    return f"slots = {batch:,} requests x {held:,} tokens = {batch * held:,}"
+    return f"slots = {plural(batch, 'request')} x {plural(held, 'token')} = {batch * held:,}"
 
 
 def no_slots(engine: Any, cache: LayerCache, seq: int, batch: int) -> int:
@@ -77,7 +77,7 @@ def no_slots(engine: Any, cache: LayerCache, seq: int, batch: int) -> int:
 
 
 def state_text(engine: Any, cache: LayerCache, seq: int, batch: int) -> str:
-    return f"no token slots: a fixed state per request ({batch:,} requests)"
+    return f"no token slots: a fixed state per request ({plural(batch, 'request')})"
 
 
 EXACT = Rule(slots=exact_slots, explain=exact_text)
