@@ -326,8 +326,8 @@ def plot(
 def preset_yaml(
     model: Model, *, new_id: str | None = None, warn: Warn = None
 ) -> tuple[ModelSpec, str]:
-    """`kvcalc import`: the spec a model amounts to (renamed to `new_id` when given) and its
-    preset YAML, the text `catalog.save_user_preset` keeps."""
+    """`kvcalc import`: the spec a model amounts to (renamed to `new_id` when given, without
+    the original's aliases) and its preset YAML, the text `catalog.save_user_preset` keeps."""
     import re
 
     import yaml
@@ -338,8 +338,8 @@ def preset_yaml(
             "starting with a letter or digit (at most 128)"
         )
     spec = load_model(model, warn)
-    if new_id is not None:
-        spec = spec.model_copy(update={"id": new_id})
+    if new_id is not None:  # a copy under its own name: the original's aliases stay its own
+        spec = spec.model_copy(update={"id": new_id, "aliases": ()})
     return spec, yaml.safe_dump(spec.model_dump(mode="json", exclude_none=True), sort_keys=False)
 
 

@@ -62,7 +62,7 @@ def make_target(
         assert mem_bytes is not None
         kind = device or "gpu"
         label = mem_label or format(mem_bytes, ",") + " B"
-        return Target(device=DeviceFacts(name=f"{label} {kind}", kind=kind, memory_bytes=mem_bytes))
+        return Target(device=DeviceFacts(name=label, kind=kind, memory_bytes=mem_bytes))
     if device == "cpu":
         raise UsageError("--device cpu sizes a RAM budget: give --mem, not --gpu")
     facts = DeviceFacts(

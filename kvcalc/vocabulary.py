@@ -9,8 +9,8 @@ each as the flag written here, on every command where it means something.
 
 from __future__ import annotations
 
-COUNT = "plain digits, or k/m = x1000 and K/M = x1024 (32k = 32,000 tokens, 32K = 32,768)"
-SIZE = "B, KB/MB/GB/TB (x1000), KiB/MiB/GiB/TiB (x1024); e.g. 24GB, 80GiB"
+COUNT = "plain digits, or k/m = x1000 and K/M = x1024 (32k = 32,000, 32K = 32,768)"
+SIZE = "B, KB/MB/GB/TB or K/M/G/T (x1000), KiB/MiB/GiB/TiB or Ki/Mi/Gi/Ti (x1024); e.g. 24GB, 80GiB"
 
 # name -> (flags, metavar, help); a flag pair "--x/--no-x" is an on/off switch.
 # Every value arrives as text (or a bool) and kvcalc.options

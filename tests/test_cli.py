@@ -287,3 +287,37 @@ def test_text_options_pass_through_without_typers_adapters(run):
     params = {p.name: p for p in command.params}
     assert "process_value" in vars(params["seq"])  # passed through
     assert "process_value" not in vars(params["kv_heads"])  # an int: typer converts it
+
+
+def test_help_offers_only_what_the_command_takes(run):
+    # fit refuses --ctx-size (with the reason, when given) and so does not list it
+    assert "--ctx-size" not in run("fit", "--help").stdout
+    assert "--ctx-size" in run("size", "--help").stdout
+    assert "--install-completion" not in run("size", "--help").stdout
+    refused = run("fit", "llama3-8b", "--mem", "24GB", "--ctx-size", "4096")
+    assert refused.exit_code == 2 and "does not apply to 'fit'" in refused.stderr
+
+
+@pytest.mark.parametrize("command", ["size", "fit", "compare", "models", "check", "log"])
+def test_usage_lines_bracket_each_argument_once(run, command):
+    usage = run(command, "--help").stdout.splitlines()[0]
+    # typer adds [] to an optional argument and ... to a repeated one: a metavar that
+    # carried its own read "[[MODEL]]" and "{MODEL...}..."
+    assert not any(twice in usage for twice in ("[[", "...]", "...}")), usage
+
+
+def test_a_mistyped_command_is_named_with_the_nearest(run):
+    result = run("sizee", "llama3-8b")
+    assert result.exit_code == 2 and "did you mean 'size'?" in result.stderr
+
+
+def test_explain_counts_in_words(run):
+    # one request of 1,000 tokens: "1 request", never "1 requests"
+    text = run("size", "llama3-8b", "--seq", "1000", "--explain").stdout
+    assert "1,000 tokens x 1 request;" in text and "1 requests" not in text
+
+
+def test_a_mem_target_is_named_once(run):
+    # "--mem 24G" reads as 24 GB (x1000); the header names it as typed, its kind once
+    head = run("fit", "llama3-8b", "--mem", "24G").stdout.splitlines()[0]
+    assert head.startswith("llama3-8b on 24G (gpu, 24.00 GB / 22.35 GiB each)"), head

@@ -9,11 +9,11 @@ import typer
 from kvcalc.cli.shared import JsonOpt, emit, warn
 from kvcalc.errors import NoFitError, UsageError
 
-app = typer.Typer(rich_markup_mode=None)
+app = typer.Typer(rich_markup_mode=None, add_completion=False)
 Files = Annotated[
     list[str] | None,
     typer.Argument(
-        metavar="[FILE.md|DIR|CLAIMS.yaml]...",
+        metavar="FILE.md|DIR|CLAIMS.yaml",
         help="Markdown documents, or directories searched for *.md: their kvcalc-annotated "
         "figures and ```console blocks are recomputed (see docs/checking-documents.md). "
         "A .yaml file is a claims file [default: the shipped configs/claims.yaml].",

@@ -8,7 +8,7 @@ import typer
 
 from kvcalc.cli.shared import ONE_CONFIG, ModelsArg, deployment, emit, refuse_no_fit, warn
 
-app = typer.Typer(rich_markup_mode=None)
+app = typer.Typer(rich_markup_mode=None, add_completion=False)
 
 
 @app.command()

@@ -8,7 +8,7 @@ import typer
 
 from kvcalc.cli.shared import ONE_CONFIG, ModelArg, deployment, emit, warn
 
-app = typer.Typer(rich_markup_mode=None)
+app = typer.Typer(rich_markup_mode=None, add_completion=False)
 BANDWIDTH = "decode bounds time by bandwidth, not memory: give --gpu NAME or --bandwidth"
 
 

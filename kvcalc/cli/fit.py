@@ -8,7 +8,7 @@ import typer
 
 from kvcalc.cli.shared import CTX_SIZE, deployment, emit, refuse_no_fit, warn
 
-app = typer.Typer(rich_markup_mode=None)
+app = typer.Typer(rich_markup_mode=None, add_completion=False)
 NOT_HERE = "fit solves for memory; see 'kvcalc decode' for bandwidth"
 
 
@@ -20,7 +20,7 @@ NOT_HERE = "fit solves for memory; see 'kvcalc decode' for bandwidth"
 def fit(
     model: Annotated[
         str | None,
-        typer.Argument(metavar="[MODEL]", help="A model (as for size); omit for every preset."),
+        typer.Argument(metavar="MODEL", help="A model (as for size); omit for every preset."),
     ] = None,
     opts: Any = None,
     as_json: bool = False,

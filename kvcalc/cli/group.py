@@ -82,6 +82,16 @@ class KvcalcGroup(TyperGroup):
         module = importlib.import_module(f"kvcalc.cli.{COMMANDS[cmd_name][0]}")
         return plain_text(typer.main.get_command(module.app))
 
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name = args[0] if args else ""
+        if name and name not in COMMANDS and not name.startswith("-"):
+            from difflib import get_close_matches
+
+            close = get_close_matches(name, list(COMMANDS), n=1)
+            if close:
+                ctx.fail(f"No such command {name!r}; did you mean '{close[0]}'?")
+        return super().resolve_command(ctx, args)
+
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         with formatter.section("Commands"):
             formatter.write_dl([(name, summary) for name, (_, summary) in COMMANDS.items()])

@@ -8,7 +8,7 @@ import typer
 
 from kvcalc.cli.shared import warn
 
-app = typer.Typer(rich_markup_mode=None)
+app = typer.Typer(rich_markup_mode=None, add_completion=False)
 Source = Annotated[
     str,
     typer.Argument(

@@ -8,12 +8,12 @@ import typer
 
 from kvcalc.cli.shared import JsonOpt, emit, warn
 
-app = typer.Typer(rich_markup_mode=None)
+app = typer.Typer(rich_markup_mode=None, add_completion=False)
 File = Annotated[str, typer.Argument(metavar="FILE|-", help="The log file, or - for stdin.")]
 Model = Annotated[
     str | None,
     typer.Argument(
-        metavar="[MODEL]",
+        metavar="MODEL",
         help="The model it serves [default: the model the log names, if a preset knows it].",
     ),
 ]

@@ -8,7 +8,7 @@ import typer
 
 from kvcalc.cli.shared import JsonOpt, emit, warn
 
-app = typer.Typer(rich_markup_mode=None)
+app = typer.Typer(rich_markup_mode=None, add_completion=False)
 
 
 @app.command()
@@ -16,7 +16,7 @@ def models(
     name: Annotated[
         str | None,
         typer.Argument(
-            metavar="[MODEL|FAMILY]",
+            metavar="MODEL|FAMILY",
             help="A model: its full spec; a family or any part of an id (qwen3): the matches.",
         ),
     ] = None,

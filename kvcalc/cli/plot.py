@@ -8,7 +8,7 @@ import typer
 
 from kvcalc.cli.shared import ONE_CONFIG, ModelsArg, deployment, emit, warn, whole_option
 
-app = typer.Typer(rich_markup_mode=None)
+app = typer.Typer(rich_markup_mode=None, add_completion=False)
 
 
 Axis = Annotated[str, typer.Option("--x", metavar="seq|batch", help="What x varies.")]

@@ -34,13 +34,16 @@ ONE_CONFIG = {
 """llama.cpp options only `size` (and, for -ngl, `fit`) can answer for."""
 
 
-def option_type(name: str, help_text: str) -> Any:
+def option_type(name: str, help_text: str, hidden: bool) -> Any:
+    """hidden: an option this command refuses is still parsed (to refuse it with the
+    reason) but not offered in its --help."""
     flags, metavar, _ = OPTIONS[name]
     if name in BOOLEANS:
-        return Annotated[bool, typer.Option(*flags, help=help_text)]
+        return Annotated[bool, typer.Option(*flags, help=help_text, hidden=hidden)]
     if name in SWITCHES:
-        return Annotated[bool | None, typer.Option(*flags, help=help_text)]
-    return Annotated[str | None, typer.Option(*flags, metavar=metavar, help=help_text)]
+        return Annotated[bool | None, typer.Option(*flags, help=help_text, hidden=hidden)]
+    option = typer.Option(*flags, metavar=metavar, help=help_text, hidden=hidden)
+    return Annotated[str | None, option]
 
 
 def deployment(
@@ -64,7 +67,9 @@ def deployment(
             inspect.Parameter(
                 name,
                 inspect.Parameter.KEYWORD_ONLY,
-                annotation=option_type(name, own_help.get(name, OPTIONS[name][2])),
+                annotation=option_type(
+                    name, own_help.get(name, OPTIONS[name][2]), hidden=name in refused
+                ),
                 default=False if name in BOOLEANS else None,
             )
             for name in OPTIONS
@@ -159,7 +164,7 @@ ModelArg = Annotated[
 ModelsArg = Annotated[
     list[str],
     typer.Argument(
-        metavar="MODEL...",
+        metavar="MODEL",
         help="Presets, YAML files, config.json files/directories, GGUFs or Hugging Face repo ids.",
     ),
 ]

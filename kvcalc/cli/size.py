@@ -8,7 +8,7 @@ import typer
 
 from kvcalc.cli.shared import ModelArg, deployment, emit, refuse_no_fit, warn, whole_option
 
-app = typer.Typer(rich_markup_mode=None)
+app = typer.Typer(rich_markup_mode=None, add_completion=False)
 KvHeads = Annotated[
     int | None,
     typer.Option(
